@@ -1,0 +1,130 @@
+#pragma once
+// The daemon's configuration (SPEC "Configuration"), as loaded from TOML and
+// validated. Every key is optional and has the default documented in
+// conf/holdd.toml; unknown keys, wrong types and impossible values are errors that
+// name the file, the key and the reason.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "holdd/base/mailbox_state.h"
+
+namespace holdd {
+
+// "0.0.0.0:25", "[::]:25", "127.0.0.1:2525", "localhost:25".
+struct Endpoint {
+  std::string host;  // without brackets
+  uint16_t port = 0;
+  std::string to_string() const;  // brackets around IPv6 literals
+};
+
+struct ServerConfig {
+  std::vector<Endpoint> listen;          // default 0.0.0.0:25 and [::]:25
+  std::string hostname;                  // default: gethostname()
+  uint64_t max_message_size = 50ull << 20;
+  uint32_t max_recipients = 1000;
+  uint32_t max_connections = 2000;
+  uint32_t max_connections_per_ip = 50;
+  std::chrono::seconds command_timeout{300};
+  std::chrono::seconds data_timeout{600};
+  uint32_t max_hops = 50;
+  std::chrono::seconds shutdown_grace{30};  // SIGTERM: how long sessions may finish
+};
+
+struct TlsConfig {
+  std::string certificate;  // PEM chain
+  std::string private_key;  // PEM
+  bool enabled() const { return !certificate.empty() && !private_key.empty(); }
+};
+
+struct SpoolConfig {
+  std::string path = "/var/spool/holdd";  // directory holding the LMDB environment
+  uint64_t min_free_disk = 2ull << 30;    // below this intake answers 452 4.3.1
+};
+
+struct ControlConfig {
+  std::string socket = "/run/holdd/control.sock";
+  uint32_t socket_mode = 0660;
+  std::string socket_owner;  // user name; empty: the daemon's user
+  std::string socket_group;  // group name; empty: the daemon's group
+  std::optional<Endpoint> metrics_listen = Endpoint{"127.0.0.1", 9725};  // "" disables
+};
+
+enum class RecipientPolicy { kListed, kAny };
+
+struct DirectoryConfig {
+  std::vector<std::string> domains;  // lower-cased
+  std::string mailboxes;             // path; empty: no mailboxes file
+  std::string aliases;               // path; empty: no aliases file
+  RecipientPolicy recipients = RecipientPolicy::kListed;
+  MailboxState initial_state = MailboxState::kOld;
+};
+
+enum class UpstreamProtocol { kSmtp, kLmtp };
+enum class UpstreamTls { kNone, kOpportunistic, kRequired };
+
+struct UpstreamConfig {
+  std::string name;  // "old" or "new"
+  std::string host;
+  uint16_t port = 25;
+  UpstreamProtocol protocol = UpstreamProtocol::kSmtp;
+  UpstreamTls tls = UpstreamTls::kOpportunistic;
+  std::string ca_file;      // PEM bundle to verify the upstream; empty: system store
+  std::string tls_name;     // name the certificate must match; empty: host
+  std::chrono::seconds connect_timeout{30};
+  std::chrono::seconds command_timeout{300};  // per reply; DATA's final reply gets 10m
+  uint32_t max_connections = 0;               // 0: no limit beyond [delivery] concurrency
+};
+
+struct DeliveryConfig {
+  uint32_t concurrency = 20;
+  std::chrono::seconds retry_min{60};
+  std::chrono::seconds retry_max{1800};
+  std::chrono::seconds warn_after{4 * 3600};
+};
+
+struct AuthConfig {
+  bool spf = true;
+  bool dkim = true;
+  bool dmarc = true;
+  std::string authserv_id;               // default: server.hostname
+  std::vector<std::string> nameservers;  // "IP", "IP:port", "[v6]:port"
+  std::chrono::seconds dns_timeout{5};
+};
+
+struct Config {
+  std::string path;  // the file this was loaded from
+  ServerConfig server;
+  TlsConfig tls;
+  SpoolConfig spool;
+  ControlConfig control;
+  DirectoryConfig directory;
+  std::optional<UpstreamConfig> upstream_old;  // absent: mail for `old` stays queued
+  std::optional<UpstreamConfig> upstream_new;  // absent: mail for `migrated` stays queued
+  DeliveryConfig delivery;
+  AuthConfig auth;
+
+  const std::optional<UpstreamConfig>& upstream_for(MailboxState s) const {
+    return s == MailboxState::kMigrated ? upstream_new : upstream_old;
+  }
+};
+
+// One problem found in a configuration file.
+struct ConfigError {
+  std::string file;
+  std::string key;     // dotted: "server.max_message_size"; "" for a syntax error
+  std::string reason;  // "expected a size such as \"50MiB\", got \"fifty\""
+  std::string to_string() const;  // "FILE: KEY: REASON" (or "FILE:LINE: REASON")
+};
+
+// Reads and validates the file at `path`. Returns the Config, or every problem
+// found (not only the first), so --check-config can print them all.
+std::variant<Config, std::vector<ConfigError>> load_config(const std::string& path);
+// Same, from text already read (for tests); `path` is used in messages only.
+std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view text,
+                                                            const std::string& path);
+
+}  // namespace holdd

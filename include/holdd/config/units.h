@@ -1,0 +1,16 @@
+#pragma once
+// Sizes ("50MiB") and durations ("5m") as written in holdd.toml.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace holdd {
+
+// "123", "123B", "4KiB", "50MiB", "2GiB" (the binary units SPEC names; a bare
+// number is bytes). nullopt if malformed or if it overflows 64 bits.
+std::optional<uint64_t> parse_size(std::string_view text);
+// "30s", "5m", "4h", "2d", and combinations such as "1h30m". nullopt if malformed.
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+
+}  // namespace holdd

@@ -1,0 +1,86 @@
+#pragma once
+// The Dispatcher moves queued mail from the spool to the upstreams.
+//
+// Per mailbox strictly first in, first out: the head entry (first not parked) is
+// the only one that may be in flight; the next is handed over only after the head
+// was accepted (removed) or parked. Mailboxes in `old` go to [upstream.old],
+// `migrated` to [upstream.new], `held` nowhere. Up to [delivery] concurrency
+// mailboxes are served at once, round robin among those that are due, so a big
+// release cannot starve the others. 4xx and connection failures back off
+// exponentially between retry_min and retry_max, keeping the mailbox's order.
+//
+// Runs on the io_context's thread; every member must be called there.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "holdd/config/config.h"
+#include "holdd/spool/spool.h"
+
+namespace holdd {
+
+namespace net = boost::asio;
+
+struct RelayCounters {
+  uint64_t delivered_old = 0, delivered_new = 0;
+  uint64_t bytes_old = 0, bytes_new = 0;
+  uint64_t deferred = 0;
+  uint64_t parked = 0;
+};
+
+// What `release --wait` reports for its mailboxes once nothing deliverable is left.
+struct SettleReport {
+  uint64_t delivered = 0;  // entries accepted by the upstream since the wait began
+  uint64_t parked = 0;     // entries parked (now or before)
+  uint64_t remaining = 0;  // entries neither delivered nor parked (only if the wait was cut)
+};
+
+struct MailboxActivity {
+  bool in_flight = false;
+  int64_t next_attempt_us = 0;  // when the head may be tried again; 0: now
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(net::any_io_executor ex, Spool& spool, const Config& config);
+  ~Dispatcher();
+
+  void start();                   // loads mailboxes with queued mail, begins relaying
+  net::awaitable<void> stop();    // no new deliveries; waits for those in flight
+  void reconfigure(const Config& config);  // upstreams, concurrency, retry times
+
+  // New mail was committed for these mailboxes, or their state changed.
+  void notify(const std::vector<std::string>& mailboxes);
+  // Returns once no delivery for these mailboxes is in flight and none will start
+  // until their state allows it again (`lock`: call after set_state(held)).
+  net::awaitable<void> quiesce(std::vector<std::string> mailboxes);
+  // `release --wait`: returns once none of these mailboxes has an entry that is
+  // neither delivered nor parked (or `limit` passed).
+  net::awaitable<SettleReport> settle(std::vector<std::string> mailboxes,
+                                      std::chrono::seconds limit);
+  // `release --rate N`: at most N deliveries a second across these mailboxes until
+  // their backlog is gone (0: no cap).
+  void limit_rate(const std::vector<std::string>& mailboxes, double per_second);
+
+  void pause();
+  void resume();
+  bool paused() const;
+
+  MailboxActivity activity(const std::string& mailbox) const;
+  RelayCounters counters() const;
+  uint64_t in_flight() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace holdd

@@ -1,0 +1,75 @@
+#pragma once
+// An UpstreamClient is one SMTP or LMTP client connection to an upstream (the old
+// or the new server). It delivers one message to one recipient per transaction and
+// can be reused for the next (connection reuse; RSET after a failed transaction).
+// Use from one coroutine at a time, on the io_context's thread.
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "holdd/config/config.h"
+
+namespace holdd {
+
+namespace net = boost::asio;
+
+// What to send: envelope and content as the spool holds them.
+struct OutgoingMessage {
+  std::string queue_id;  // for logs
+  std::string sender;    // "" for the null reverse-path <>
+  std::string rcpt;
+  bool eight_bit = false;  // BODY=8BITMIME
+  bool smtputf8 = false;   // SMTPUTF8
+  std::string dsn_ret;     // RET=, passed on only if the upstream offers DSN
+  std::string dsn_envid;   // ENVID=
+  std::string dsn_notify;  // NOTIFY=
+  std::string dsn_orcpt;   // ORCPT=
+  const std::string* content = nullptr;  // CRLF lines, not dot-stuffed; not owned
+};
+
+// The upstream's verdict on one delivery.
+struct DeliveryResult {
+  enum class Outcome {
+    kAccepted,  // 2xx after DATA (for LMTP: this recipient's reply): remove from spool
+    kDeferred,  // 4xx, connection failure, timeout, TLS required but impossible,
+                // or a capability we need is missing (8BITMIME, SMTPUTF8): retry later
+    kRejected,  // 5xx: park the message
+  };
+  Outcome outcome = Outcome::kDeferred;
+  int code = 0;       // last reply code, 0 if none (connection failure)
+  std::string reply;  // "250 2.0.0 Ok: queued as X" or "connect to h:25: Connection refused"
+  bool accepted() const { return outcome == Outcome::kAccepted; }
+};
+
+class UpstreamClient {
+ public:
+  // `helo_name` is said in EHLO/LHLO. Connects lazily on the first deliver().
+  UpstreamClient(net::any_io_executor ex, UpstreamConfig upstream, std::string helo_name);
+  ~UpstreamClient();
+  UpstreamClient(const UpstreamClient&) = delete;
+  UpstreamClient& operator=(const UpstreamClient&) = delete;
+
+  // Connects (and greets, and STARTTLS per upstream.tls) if not connected, then runs
+  // one transaction. Never throws for network or protocol trouble: it is a
+  // kDeferred result. After any failure the connection is closed (next call
+  // reconnects) unless the upstream is still in a clean state (RSET answered 250).
+  net::awaitable<DeliveryResult> deliver(const OutgoingMessage& msg);
+  // True while connected and in a state to start the next transaction.
+  bool is_open() const;
+  // QUIT (bounded wait) and close. Safe to call when not connected.
+  net::awaitable<void> quit();
+  // Close at once, without QUIT (shutdown, cancellation).
+  void close();
+  std::chrono::steady_clock::time_point last_used() const;
+  const UpstreamConfig& upstream() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace holdd

@@ -1,0 +1,128 @@
+#pragma once
+// A Spool is the durable store behind every "250 queued": message bodies (one copy
+// however many recipients), one queue entry per (mailbox, arrival seq), mailbox
+// records with their state and history, in one LMDB environment.
+//
+// Writes from every session and from the relay go to one writer thread, which
+// applies all requests waiting at that moment in one write transaction and one
+// fsync (group commit); each request runs in a nested transaction, so one failing
+// request does not spoil its batch. A write completes on the io executor given to
+// open(), after the fsync: the caller may then answer 250 or forget the message.
+// On failure nothing of that request is visible, and the Status is never permanent
+// (kNoSpace when the map cannot grow or the disk is below min_free_disk).
+//
+// Reads use their own read transactions (MDB_NOTLS) and may run on any thread;
+// they see the last committed state.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "holdd/base/status.h"
+#include "holdd/spool/records.h"
+
+namespace holdd {
+
+namespace net = boost::asio;
+
+struct SpoolOptions {
+  std::string path;                        // directory; created if missing
+  uint64_t min_free_disk = 0;              // bytes; below this put() fails with kNoSpace
+  MailboxState initial_state = MailboxState::kOld;  // of a mailbox without a record
+  uint64_t initial_map_size = 1ull << 30;  // grows (doubling) when full
+  uint64_t max_map_size = 1ull << 40;
+};
+
+struct IncomingMessage {
+  MessageMeta meta;  // the session sets id, sender, flags, client; put() sets arrival, size, refs
+  std::vector<QueuedRecipient> recipients;  // one per mailbox, no duplicates
+  std::string content;  // the whole message with holdd's headers prepended; CRLF lines
+};
+
+struct PutReceipt {
+  int64_t arrival_us = 0;
+  std::vector<MailboxState> states;  // state of each recipient's mailbox at commit
+};
+
+struct StateTransition {
+  std::string mailbox;
+  MailboxState from = MailboxState::kOld;
+  MailboxState to = MailboxState::kOld;
+  bool changed() const { return from != to; }
+};
+
+struct SpoolStats {
+  uint64_t map_size = 0;
+  uint64_t map_used = 0;   // bytes of the map in use (pages * page size)
+  uint64_t messages = 0;   // distinct stored messages
+  uint64_t disk_free = 0;  // bytes free on the spool's file system
+};
+
+class Spool {
+ public:
+  static Result<std::unique_ptr<Spool>> open(const SpoolOptions& options,
+                                             net::any_io_executor io);
+  ~Spool();  // finishes queued writes, stops the writer, closes the environment
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // A fresh queue ID (thread-safe): 14 upper-case hex digits, increasing, never
+  // one already in this spool.
+  std::string new_id();
+  // True while free disk is below min_free_disk (checked at most once a second).
+  bool low_on_disk();
+
+  // ---- writes (group commit; each completes after fsync) ----
+  // Stores the message once and queues it for each recipient's mailbox, creating
+  // mailbox records (initial_state) for mailboxes seen for the first time.
+  net::awaitable<Result<PutReceipt>> put(IncomingMessage msg);
+  // Sets the state of every mailbox in one transaction (idempotent: an unchanged
+  // mailbox gets no history entry). Entering old/migrated from held starts the
+  // deliverable clock.
+  net::awaitable<Result<std::vector<StateTransition>>> set_state(
+      std::vector<std::string> mailboxes, MailboxState to, std::string by);
+  // The upstream accepted `entry`: remove it (and the message once no entry
+  // refers to it), record the delivery on the mailbox and the upstream, in one step.
+  net::awaitable<Status> delivered(QueueEntry entry, UpstreamKind upstream, std::string reply);
+  // A 4xx or a connection failure: count the attempt, keep the entry in place.
+  net::awaitable<Status> deferred(QueueEntry entry, std::string error, int64_t next_attempt_us);
+  // A 5xx: keep the entry, mark it parked (skipped until `retry`).
+  net::awaitable<Status> parked(QueueEntry entry, std::string reply);
+  // `holdctl retry`: unpark and clear the backoff of every entry of `mailbox` (or
+  // of all mailboxes). Returns how many entries were parked.
+  net::awaitable<Result<uint64_t>> requeue(std::optional<std::string> mailbox);
+  // `holdctl drop`: delete every queue entry of these message IDs; returns them.
+  net::awaitable<Result<std::vector<QueueEntry>>> drop(std::vector<std::string> ids);
+
+  // Called on the io executor after each commit that queued mail, with the
+  // mailboxes concerned (the dispatcher wakes up on it).
+  void on_queued(std::function<void(const std::vector<std::string>&)> observer);
+
+  // ---- reads (snapshot of the last commit; any thread) ----
+  MailboxRecord mailbox(const std::string& key) const;  // a default record if none yet
+  std::vector<MailboxRecord> mailbox_records() const;   // every mailbox with a record
+  std::optional<QueueEntry> head(const std::string& mailbox) const;  // first not parked
+  std::vector<QueueEntry> queue(const std::string& mailbox) const;   // arrival order
+  std::vector<QueueEntry> entries_of(const std::string& id) const;   // one message's entries
+  Result<MessageMeta> meta(const std::string& id) const;
+  Result<std::string> content(const std::string& id) const;
+  QueueTotals totals(const std::string& mailbox) const;
+  std::map<std::string, QueueTotals> all_totals() const;  // mailboxes with entries
+  int64_t last_relay_us(UpstreamKind upstream) const;     // 0: never
+  SpoolStats stats() const;
+  MailboxState initial_state() const;
+
+  struct Impl;
+
+ private:
+  explicit Spool(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace holdd
