@@ -1,0 +1,77 @@
+#include "holdd/base/maillog.h"
+
+#include <spdlog/spdlog.h>
+
+namespace holdd::maillog {
+
+std::string quote(std::string_view value) {
+  bool needs = value.empty();
+  for (char c : value) {
+    if (c == ' ' || c == '"' || c == '\\' || c == '=' || static_cast<unsigned char>(c) < 0x20) {
+      needs = true;
+      break;
+    }
+  }
+  if (!needs) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';  // no control characters in the log
+      continue;
+    }
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+void connect(std::string_view client_name, std::string_view client_addr) {
+  spdlog::info("connect from {} [{}]", client_name, client_addr);
+}
+
+void disconnect(std::string_view client_addr, std::string_view stats) {
+  spdlog::info("disconnect from [{}] {}", client_addr, stats);
+}
+
+void accepted(std::string_view id, std::string_view sender, uint64_t size, size_t nrcpt,
+              std::string_view client) {
+  spdlog::info("{}: accepted from=<{}> size={} nrcpt={} client={}", id, sender, size, nrcpt,
+               quote(client));
+}
+
+void queued(std::string_view id, std::string_view mailbox, MailboxState state) {
+  spdlog::info("{}: {} to=<{}>", id, state == MailboxState::kHeld ? "held" : "queued", mailbox);
+}
+
+void relayed(std::string_view id, std::string_view rcpt, std::string_view upstream,
+             std::string_view relay, double delay_seconds, std::string_view reply) {
+  spdlog::info("{}: relayed to=<{}> upstream={} relay={} delay={:.3f} reply={}", id, rcpt,
+               upstream, relay, delay_seconds, quote(reply));
+}
+
+void deferred(std::string_view id, std::string_view rcpt, std::string_view upstream,
+              uint32_t attempts, std::string_view next_attempt, std::string_view reply) {
+  spdlog::warn("{}: deferred to=<{}> upstream={} attempts={} next={} reply={}", id, rcpt,
+               upstream, attempts, next_attempt, quote(reply));
+}
+
+void parked(std::string_view id, std::string_view rcpt, std::string_view upstream,
+            std::string_view reply) {
+  spdlog::warn("{}: parked to=<{}> upstream={} reply={}", id, rcpt, upstream, quote(reply));
+}
+
+void dropped(std::string_view id, std::string_view mailbox, std::string_view by) {
+  spdlog::warn("{}: dropped to=<{}> by={}", id, mailbox, quote(by));
+}
+
+void state_changed(std::string_view mailbox, MailboxState from, MailboxState to,
+                   std::string_view by) {
+  spdlog::info("state {} {} -> {} by={}", mailbox, to_string(from), to_string(to), quote(by));
+}
+
+void rejected(std::string_view client_addr, std::string_view stage, std::string_view reply) {
+  spdlog::info("reject [{}] {}: {}", client_addr, stage, quote(reply));
+}
+
+}  // namespace holdd::maillog
