@@ -1,0 +1,115 @@
+#include "holdd/spool/group_commit.h"
+
+#include <spdlog/spdlog.h>
+
+#include <vector>
+
+namespace holdd {
+
+namespace {
+// Bounds one batch, so a burst cannot hold every session behind one huge fsync.
+constexpr size_t kMaxBatch = 512;
+constexpr int kMaxMapGrowths = 8;  // per batch
+}  // namespace
+
+GroupCommitWriter::GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map)
+    : env_(env), grow_map_(std::move(grow_map)), thread_([this] { run(); }) {}
+
+GroupCommitWriter::~GroupCommitWriter() { stop(); }
+
+void GroupCommitWriter::submit(Apply apply, Done done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      pending_.push_back(Request{std::move(apply), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(Status::cancelled("spool is closing"));
+}
+
+void GroupCommitWriter::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void GroupCommitWriter::run() {
+  for (;;) {
+    std::deque<Request> batch;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and everything queued was applied
+      while (!pending_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    commit_batch(batch);
+  }
+}
+
+void GroupCommitWriter::commit_batch(std::deque<Request>& batch) {
+  std::vector<Status> results(batch.size());
+  std::vector<std::vector<std::function<void()>>> hooks(batch.size());
+  Status batch_status;
+  for (int attempt = 0;; ++attempt) {
+    MDB_txn* parent = nullptr;
+    batch_status = lmdb_status(mdb_txn_begin(env_, nullptr, 0, &parent), "mdb_txn_begin");
+    if (!batch_status.is_ok()) break;
+    bool map_full = false;
+    for (size_t i = 0; i < batch.size() && !map_full; ++i) {
+      hooks[i].clear();
+      MDB_txn* child = nullptr;
+      results[i] = lmdb_status(mdb_txn_begin(env_, parent, 0, &child), "mdb_txn_begin (nested)");
+      if (!results[i].is_ok()) continue;
+      WriteTxn txn(child);
+      try {
+        results[i] = batch[i].apply(txn);
+      } catch (const std::exception& e) {
+        results[i] = Status::io_error(std::string("spool write failed: ") + e.what());
+      }
+      if (txn.map_full()) {
+        map_full = true;
+        mdb_txn_abort(child);
+      } else if (results[i].is_ok()) {
+        results[i] = lmdb_status(mdb_txn_commit(child), "mdb_txn_commit (nested)");
+        if (results[i].is_ok()) hooks[i] = std::move(txn.after_commit_hooks());
+      } else {
+        mdb_txn_abort(child);
+      }
+    }
+    if (!map_full) {
+      // The one fsync of the batch: after it returns, every request in it is durable.
+      int rc = mdb_txn_commit(parent);
+      if (rc != MDB_MAP_FULL) {
+        batch_status = lmdb_status(rc, "mdb_txn_commit");
+        break;
+      }
+    } else {
+      mdb_txn_abort(parent);
+    }
+    if (attempt >= kMaxMapGrowths) {
+      batch_status = Status::no_space("LMDB map full and cannot grow");
+      break;
+    }
+    batch_status = grow_map_();
+    if (!batch_status.is_ok()) break;
+  }
+  commits_.fetch_add(1);
+  requests_.fetch_add(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Status s = batch_status.is_ok() ? results[i] : batch_status;
+    if (s.is_ok()) {
+      for (auto& hook : hooks[i]) hook();
+    }
+    batch[i].done(std::move(s));
+  }
+}
+
+}  // namespace holdd

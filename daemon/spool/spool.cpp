@@ -1,0 +1,671 @@
+#include "holdd/spool/spool.h"
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <atomic>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_set>
+
+#include <spdlog/spdlog.h>
+
+#include "holdd/base/clock.h"
+#include "holdd/spool/group_commit.h"
+#include "holdd/spool/keys.h"
+#include "holdd/spool/write_txn.h"
+
+namespace holdd {
+
+namespace {
+
+constexpr size_t kMaxHistory = 200;  // state changes kept per mailbox
+const char kSeqKey[] = "seq";
+
+std::string last_relay_key(UpstreamKind u) {
+  return u == UpstreamKind::kOld ? "last_relay.old" : "last_relay.new";
+}
+
+bool has_prefix(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// Walks the entries of one mailbox (or of all, with an empty prefix) in key order.
+// `visit` returns false to stop.
+template <class Visit>
+void for_each_entry(MDB_txn* txn, MDB_dbi dbi, std::string_view prefix, Visit visit) {
+  MDB_cursor* cursor = nullptr;
+  if (mdb_cursor_open(txn, dbi, &cursor) != MDB_SUCCESS) return;
+  MDB_val k = to_val(prefix), v;
+  int rc = prefix.empty() ? mdb_cursor_get(cursor, &k, &v, MDB_FIRST)
+                          : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+  while (rc == MDB_SUCCESS) {
+    std::string_view key = to_view(k);
+    if (!has_prefix(key, prefix)) break;
+    std::string_view mailbox;
+    uint64_t seq = 0;
+    if (keys::parse_queue_key(key, mailbox, seq)) {
+      QueueEntry e;
+      if (decode(to_view(v), e)) {
+        e.mailbox = std::string(mailbox);
+        e.seq = seq;
+        if (!visit(std::move(e))) break;
+      }
+    }
+    rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT);
+  }
+  mdb_cursor_close(cursor);
+}
+
+std::optional<QueueEntry> first_entry(MDB_txn* txn, MDB_dbi dbi, std::string_view mailbox) {
+  std::optional<QueueEntry> first;
+  for_each_entry(txn, dbi, keys::queue_prefix(mailbox), [&](QueueEntry e) {
+    first = std::move(e);
+    return false;
+  });
+  return first;
+}
+
+}  // namespace
+
+struct Spool::Impl {
+  SpoolOptions options;
+  net::any_io_executor io;
+  MDB_env* env = nullptr;
+  MDB_dbi meta_dbi = 0, body_dbi = 0, queue_dbi = 0, mailbox_dbi = 0, info_dbi = 0;
+  uint64_t map_size = 0;
+  // Readers hold it shared for the life of a read txn; growing the map holds it
+  // exclusively (mdb_env_set_mapsize needs no transaction open in the process).
+  mutable std::shared_mutex resize_mu;
+  std::unique_ptr<GroupCommitWriter> writer;
+  std::atomic<uint64_t> last_id{0};
+
+  mutable std::mutex totals_mu;
+  std::map<std::string, QueueTotals> totals;  // only mailboxes with entries
+
+  std::vector<std::function<void(const std::vector<std::string>&)>> observers;
+
+  std::atomic<int64_t> disk_checked_us{0};
+  std::atomic<bool> disk_low{false};
+  std::atomic<uint64_t> disk_free{0};
+
+  ~Impl() {
+    if (writer) writer->stop();
+    writer.reset();
+    if (env != nullptr) mdb_env_close(env);
+  }
+
+  // A read-only snapshot. REQUIRES: short-lived (no co_await while held).
+  class ReadTxn {
+   public:
+    explicit ReadTxn(const Impl& impl) : lock_(impl.resize_mu) {
+      if (mdb_txn_begin(impl.env, nullptr, MDB_RDONLY, &txn_) != MDB_SUCCESS) txn_ = nullptr;
+    }
+    ~ReadTxn() {
+      if (txn_ != nullptr) mdb_txn_abort(txn_);
+    }
+    MDB_txn* get() const { return txn_; }
+    std::optional<std::string_view> read(MDB_dbi dbi, std::string_view key) const {
+      if (txn_ == nullptr) return std::nullopt;
+      MDB_val k = to_val(key), v;
+      if (mdb_get(txn_, dbi, &k, &v) != MDB_SUCCESS) return std::nullopt;
+      return to_view(v);
+    }
+
+   private:
+    std::shared_lock<std::shared_mutex> lock_;
+    MDB_txn* txn_ = nullptr;
+  };
+
+  Status grow_map() {
+    if (map_size >= options.max_map_size) return Status::no_space("LMDB map at its maximum size");
+    uint64_t next = std::min(map_size * 2, options.max_map_size);
+    std::unique_lock lock(resize_mu);
+    int rc = mdb_env_set_mapsize(env, next);
+    if (rc != MDB_SUCCESS) return lmdb_status(rc, "mdb_env_set_mapsize");
+    spdlog::info("spool: LMDB map grown from {} to {} bytes", map_size, next);
+    map_size = next;
+    return Status::ok();
+  }
+
+  MailboxRecord default_record(const std::string& key) const {
+    MailboxRecord r;
+    r.mailbox = key;
+    r.state = options.initial_state;
+    return r;
+  }
+
+  MailboxRecord read_record(std::optional<std::string_view> bytes, const std::string& key) const {
+    MailboxRecord r = default_record(key);
+    if (bytes) decode(*bytes, r);
+    r.mailbox = key;
+    return r;
+  }
+
+  // Submits `apply` to the group commit and completes on the caller's executor
+  // once the batch holding it is durable.
+  net::awaitable<Status> write(GroupCommitWriter::Apply apply) {
+    auto initiate = [this](auto handler, GroupCommitWriter::Apply fn) {
+      auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+      auto ex = net::get_associated_executor(*shared, io);
+      auto work = net::make_work_guard(ex);  // keeps run() going while the writer works
+      writer->submit(std::move(fn), [shared, ex, work](Status s) mutable {
+        net::post(ex, [shared, s = std::move(s)]() mutable { (*shared)(std::move(s)); });
+        work.reset();
+      });
+    };
+    co_return co_await net::async_initiate<const net::use_awaitable_t<>&, void(Status)>(
+        initiate, net::use_awaitable, std::move(apply));
+  }
+
+  // Adjusts the in-memory totals of `mailbox` after a commit. `oldest` is the new
+  // head's arrival (0: empty) when known, or -1 to keep the current value.
+  void adjust_totals(const std::string& mailbox, int64_t messages, int64_t bytes, int64_t parked,
+                     int64_t oldest) {
+    std::lock_guard lock(totals_mu);
+    QueueTotals& t = totals[mailbox];
+    t.messages = static_cast<uint64_t>(static_cast<int64_t>(t.messages) + messages);
+    t.bytes = static_cast<uint64_t>(static_cast<int64_t>(t.bytes) + bytes);
+    t.parked = static_cast<uint64_t>(static_cast<int64_t>(t.parked) + parked);
+    if (oldest >= 0) t.oldest_arrival_us = oldest;
+    if (t.messages == 0) totals.erase(mailbox);
+  }
+
+  // Removes one entry inside `txn`, releasing the message once nothing refers to it.
+  Status remove_entry(WriteTxn& txn, const QueueEntry& stored) {
+    Status s = txn.erase(queue_dbi, keys::queue_key(stored.mailbox, stored.seq));
+    if (!s.is_ok()) return s;
+    if (auto bytes = txn.read(meta_dbi, stored.id)) {
+      MessageMeta meta;
+      decode(*bytes, meta);
+      if (meta.refs <= 1) {
+        if (s = txn.erase(meta_dbi, stored.id); !s.is_ok()) return s;
+        if (s = txn.erase(body_dbi, stored.id); !s.is_ok()) return s;
+      } else {
+        --meta.refs;
+        if (s = txn.put(meta_dbi, stored.id, encode(meta)); !s.is_ok()) return s;
+      }
+    }
+    std::optional<QueueEntry> head = first_entry(txn.get(), queue_dbi, stored.mailbox);
+    int64_t oldest = head ? head->arrival_us : 0;
+    txn.after_commit([this, mailbox = stored.mailbox, size = stored.size, parked = stored.parked,
+                      oldest] {
+      adjust_totals(mailbox, -1, -static_cast<int64_t>(size), parked ? -1 : 0, oldest);
+    });
+    return Status::ok();
+  }
+
+  // Reads the current version of `entry` (it may have been parked, retried or
+  // dropped since the caller read it).
+  std::optional<QueueEntry> current(WriteTxn& txn, const QueueEntry& entry) {
+    auto bytes = txn.read(queue_dbi, keys::queue_key(entry.mailbox, entry.seq));
+    if (!bytes) return std::nullopt;
+    QueueEntry e;
+    if (!decode(*bytes, e)) return std::nullopt;
+    e.mailbox = entry.mailbox;
+    e.seq = entry.seq;
+    return e;
+  }
+
+  Status put_entry(WriteTxn& txn, const QueueEntry& e) {
+    return txn.put(queue_dbi, keys::queue_key(e.mailbox, e.seq), encode(e));
+  }
+
+  Status update_record(WriteTxn& txn, const std::string& mailbox,
+                       const std::function<void(MailboxRecord&)>& change) {
+    MailboxRecord r = read_record(txn.read(mailbox_dbi, mailbox), mailbox);
+    change(r);
+    return txn.put(mailbox_dbi, mailbox, encode(r));
+  }
+
+  void rebuild_totals() {
+    ReadTxn txn(*this);
+    if (txn.get() == nullptr) return;
+    std::lock_guard lock(totals_mu);
+    totals.clear();
+    for_each_entry(txn.get(), queue_dbi, "", [&](QueueEntry e) {
+      QueueTotals& t = totals[e.mailbox];
+      if (t.messages == 0) t.oldest_arrival_us = e.arrival_us;
+      ++t.messages;
+      t.bytes += e.size;
+      if (e.parked) ++t.parked;
+      return true;
+    });
+  }
+
+  void refresh_disk() {
+    struct statvfs vfs {};
+    if (statvfs(options.path.c_str(), &vfs) != 0) return;
+    uint64_t free_bytes = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+    disk_free.store(free_bytes);
+    bool low = free_bytes < options.min_free_disk;
+    if (low != disk_low.exchange(low)) {
+      if (low) {
+        spdlog::error("spool: free disk {} bytes is below min_free_disk {}: intake answers 452",
+                      free_bytes, options.min_free_disk);
+      } else {
+        spdlog::info("spool: free disk {} bytes is above min_free_disk again", free_bytes);
+      }
+    }
+  }
+};
+
+Spool::Spool(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Spool::~Spool() = default;
+
+Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any_io_executor io) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.path, ec);
+  if (ec) return Status::io_error("cannot create spool directory " + options.path + ": " + ec.message());
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->io = std::move(io);
+  Status s = lmdb_status(mdb_env_create(&impl->env), "mdb_env_create");
+  if (!s.is_ok()) return s;
+  mdb_env_set_maxdbs(impl->env, 8);
+  // Start from the larger of the configured size and the file already there.
+  uint64_t size = options.initial_map_size;
+  std::string data_file = options.path + "/data.mdb";
+  if (struct stat st {}; ::stat(data_file.c_str(), &st) == 0) {
+    size = std::max<uint64_t>(size, static_cast<uint64_t>(st.st_size));
+  }
+  impl->map_size = size;
+  mdb_env_set_mapsize(impl->env, size);
+  // Durable by default: no MDB_NOSYNC / MDB_NOMETASYNC on the acknowledged path.
+  int rc = mdb_env_open(impl->env, options.path.c_str(), MDB_NOTLS, 0600);
+  if (rc != MDB_SUCCESS) {
+    return Status::io_error("cannot open spool " + options.path + ": " + mdb_strerror(rc));
+  }
+  MDB_envinfo info{};
+  mdb_env_info(impl->env, &info);
+  impl->map_size = info.me_mapsize;
+
+  MDB_txn* txn = nullptr;
+  if (s = lmdb_status(mdb_txn_begin(impl->env, nullptr, 0, &txn), "mdb_txn_begin"); !s.is_ok()) {
+    return s;
+  }
+  const std::pair<const char*, MDB_dbi*> tables[] = {{"meta", &impl->meta_dbi},
+                                                     {"body", &impl->body_dbi},
+                                                     {"queue", &impl->queue_dbi},
+                                                     {"mailbox", &impl->mailbox_dbi},
+                                                     {"info", &impl->info_dbi}};
+  for (const auto& [name, dbi] : tables) {
+    rc = mdb_dbi_open(txn, name, MDB_CREATE, dbi);
+    if (rc != MDB_SUCCESS) {
+      mdb_txn_abort(txn);
+      return Status::io_error(std::string("cannot open spool table ") + name + ": " + mdb_strerror(rc));
+    }
+  }
+  if (s = lmdb_status(mdb_txn_commit(txn), "mdb_txn_commit"); !s.is_ok()) return s;
+
+  // Queue IDs grow: start past the largest one stored (fixed-width hex sorts numerically).
+  {
+    Impl::ReadTxn read(*impl);
+    MDB_cursor* cursor = nullptr;
+    if (read.get() != nullptr && mdb_cursor_open(read.get(), impl->meta_dbi, &cursor) == MDB_SUCCESS) {
+      MDB_val k, v;
+      if (mdb_cursor_get(cursor, &k, &v, MDB_LAST) == MDB_SUCCESS) {
+        impl->last_id = std::strtoull(std::string(to_view(k)).c_str(), nullptr, 16);
+      }
+      mdb_cursor_close(cursor);
+    }
+  }
+  impl->rebuild_totals();
+  impl->refresh_disk();
+  Impl* raw = impl.get();
+  impl->writer = std::make_unique<GroupCommitWriter>(raw->env, [raw] { return raw->grow_map(); });
+  return std::unique_ptr<Spool>(new Spool(std::move(impl)));
+}
+
+std::string Spool::new_id() {
+  uint64_t now = static_cast<uint64_t>(now_unix_micros());
+  uint64_t last = impl_->last_id.load();
+  uint64_t next;
+  do {
+    next = std::max(now, last + 1);
+  } while (!impl_->last_id.compare_exchange_weak(last, next));
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%014llX", static_cast<unsigned long long>(next));
+  return buf;
+}
+
+bool Spool::low_on_disk() {
+  int64_t now = now_unix_micros();
+  if (now - impl_->disk_checked_us.load() > 1'000'000) {
+    impl_->disk_checked_us = now;
+    impl_->refresh_disk();
+  }
+  return impl_->disk_low.load();
+}
+
+void Spool::on_queued(std::function<void(const std::vector<std::string>&)> observer) {
+  impl_->observers.push_back(std::move(observer));
+}
+
+net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
+  if (low_on_disk()) co_return Status::no_space("free disk below min_free_disk");
+  auto shared = std::make_shared<IncomingMessage>(std::move(msg));
+  auto receipt = std::make_shared<PutReceipt>();
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, shared, receipt](WriteTxn& txn) -> Status {
+    IncomingMessage& m = *shared;
+    int64_t now = now_unix_micros();
+    uint64_t seq = 0;
+    if (auto v = txn.read(impl->info_dbi, kSeqKey)) seq = keys::read_u64_be(*v);
+    m.meta.arrival_us = now;
+    m.meta.size = m.content.size();
+    m.meta.refs = static_cast<uint32_t>(m.recipients.size());
+    Status st = txn.put(impl->body_dbi, m.meta.id, m.content, MDB_NOOVERWRITE);
+    if (!st.is_ok()) return st;
+    if (st = txn.put(impl->meta_dbi, m.meta.id, encode(m.meta)); !st.is_ok()) return st;
+    receipt->arrival_us = now;
+    receipt->states.clear();
+    for (const QueuedRecipient& r : m.recipients) {
+      auto bytes = txn.read(impl->mailbox_dbi, r.mailbox);
+      MailboxRecord record = impl->read_record(bytes, r.mailbox);
+      if (!bytes) {
+        if (record.state != MailboxState::kHeld) record.deliverable_since_us = now;
+        if (st = txn.put(impl->mailbox_dbi, r.mailbox, encode(record)); !st.is_ok()) return st;
+      }
+      receipt->states.push_back(record.state);
+      QueueEntry e;
+      e.mailbox = r.mailbox;
+      e.seq = ++seq;
+      e.id = m.meta.id;
+      e.recipient = r;
+      e.sender = m.meta.sender;
+      e.size = m.meta.received_size;
+      e.arrival_us = now;
+      if (st = impl->put_entry(txn, e); !st.is_ok()) return st;
+      txn.after_commit([impl, mailbox = r.mailbox, size = e.size, now] {
+        std::lock_guard lock(impl->totals_mu);
+        QueueTotals& t = impl->totals[mailbox];
+        if (t.messages == 0) t.oldest_arrival_us = now;
+        ++t.messages;
+        t.bytes += size;
+      });
+    }
+    return txn.put(impl->info_dbi, kSeqKey, keys::u64_be(seq));
+  };
+  Status s = co_await impl->write(std::move(apply));
+  if (!s.is_ok()) co_return s;
+  std::vector<std::string> mailboxes;
+  for (const QueuedRecipient& r : shared->recipients) mailboxes.push_back(r.mailbox);
+  for (auto& observer : impl->observers) observer(mailboxes);
+  co_return std::move(*receipt);
+}
+
+net::awaitable<Result<std::vector<StateTransition>>> Spool::set_state(
+    std::vector<std::string> mailboxes, MailboxState to, std::string by) {
+  auto transitions = std::make_shared<std::vector<StateTransition>>();
+  auto names = std::make_shared<std::vector<std::string>>(std::move(mailboxes));
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, names, transitions, to, by](WriteTxn& txn) -> Status {
+    int64_t now = now_unix_micros();
+    transitions->clear();
+    std::unordered_set<std::string> seen;
+    for (const std::string& mailbox : *names) {
+      if (!seen.insert(mailbox).second) continue;
+      MailboxRecord r = impl->read_record(txn.read(impl->mailbox_dbi, mailbox), mailbox);
+      StateTransition t{mailbox, r.state, to};
+      if (t.changed()) {
+        r.history.push_back(StateChange{now, r.state, to, by});
+        if (r.history.size() > kMaxHistory) r.history.erase(r.history.begin());
+        // SPEC: the warn_after clock starts when mail becomes deliverable.
+        if (r.state == MailboxState::kHeld) r.deliverable_since_us = now;
+        r.state = to;
+      }
+      if (r.deliverable_since_us == 0 && r.state != MailboxState::kHeld) {
+        r.deliverable_since_us = now;
+      }
+      Status st = txn.put(impl->mailbox_dbi, mailbox, encode(r));
+      if (!st.is_ok()) return st;
+      transitions->push_back(std::move(t));
+    }
+    return Status::ok();
+  };
+  Status s = co_await impl->write(std::move(apply));
+  if (!s.is_ok()) co_return s;
+  co_return std::move(*transitions);
+}
+
+net::awaitable<Status> Spool::delivered(QueueEntry entry, UpstreamKind upstream, std::string reply) {
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, entry = std::move(entry), upstream,
+                                  reply = std::move(reply)](WriteTxn& txn) -> Status {
+    std::optional<QueueEntry> stored = impl->current(txn, entry);
+    if (!stored) return Status::ok();  // dropped meanwhile: nothing left to remove
+    Status st = impl->remove_entry(txn, *stored);
+    if (!st.is_ok()) return st;
+    int64_t now = now_unix_micros();
+    st = impl->update_record(txn, entry.mailbox, [&](MailboxRecord& r) {
+      r.last_delivery_us = now;
+      r.last_delivery = std::string(to_string(upstream)) + ": " + reply;
+      ++r.delivered;
+    });
+    if (!st.is_ok()) return st;
+    return txn.put(impl->info_dbi, last_relay_key(upstream), keys::u64_be(static_cast<uint64_t>(now)));
+  };
+  co_return co_await impl->write(std::move(apply));
+}
+
+net::awaitable<Status> Spool::deferred(QueueEntry entry, std::string error, int64_t next_attempt_us) {
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, entry = std::move(entry), error = std::move(error),
+                                  next_attempt_us](WriteTxn& txn) -> Status {
+    std::optional<QueueEntry> stored = impl->current(txn, entry);
+    if (!stored) return Status::ok();
+    int64_t now = now_unix_micros();
+    ++stored->attempts;
+    stored->last_attempt_us = now;
+    stored->next_attempt_us = next_attempt_us;
+    stored->last_error = error;
+    Status st = impl->put_entry(txn, *stored);
+    if (!st.is_ok()) return st;
+    return impl->update_record(txn, entry.mailbox, [&](MailboxRecord& r) {
+      r.last_error_us = now;
+      r.last_error = error;
+    });
+  };
+  co_return co_await impl->write(std::move(apply));
+}
+
+net::awaitable<Status> Spool::parked(QueueEntry entry, std::string reply) {
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, entry = std::move(entry),
+                                  reply = std::move(reply)](WriteTxn& txn) -> Status {
+    std::optional<QueueEntry> stored = impl->current(txn, entry);
+    if (!stored || stored->parked) return Status::ok();
+    int64_t now = now_unix_micros();
+    ++stored->attempts;
+    stored->last_attempt_us = now;
+    stored->next_attempt_us = 0;
+    stored->last_error = reply;
+    stored->parked = true;
+    Status st = impl->put_entry(txn, *stored);
+    if (!st.is_ok()) return st;
+    txn.after_commit([impl, mailbox = entry.mailbox] { impl->adjust_totals(mailbox, 0, 0, 1, -1); });
+    return impl->update_record(txn, entry.mailbox, [&](MailboxRecord& r) {
+      r.last_error_us = now;
+      r.last_error = reply;
+      ++r.parked;
+    });
+  };
+  co_return co_await impl->write(std::move(apply));
+}
+
+net::awaitable<Result<uint64_t>> Spool::requeue(std::optional<std::string> mailbox) {
+  auto count = std::make_shared<uint64_t>(0);
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, mailbox, count](WriteTxn& txn) -> Status {
+    *count = 0;
+    std::vector<QueueEntry> changed;
+    for_each_entry(txn.get(), impl->queue_dbi, mailbox ? keys::queue_prefix(*mailbox) : "",
+                   [&](QueueEntry e) {
+                     if (e.parked || e.next_attempt_us != 0) changed.push_back(std::move(e));
+                     return true;
+                   });
+    std::map<std::string, int64_t> unparked;
+    for (QueueEntry& e : changed) {
+      if (e.parked) {
+        ++*count;
+        --unparked[e.mailbox];
+      }
+      e.parked = false;
+      e.next_attempt_us = 0;
+      Status st = impl->put_entry(txn, e);
+      if (!st.is_ok()) return st;
+    }
+    txn.after_commit([impl, unparked] {
+      for (const auto& [name, delta] : unparked) impl->adjust_totals(name, 0, 0, delta, -1);
+    });
+    return Status::ok();
+  };
+  Status s = co_await impl->write(std::move(apply));
+  if (!s.is_ok()) co_return s;
+  co_return *count;
+}
+
+net::awaitable<Result<std::vector<QueueEntry>>> Spool::drop(std::vector<std::string> ids) {
+  auto dropped = std::make_shared<std::vector<QueueEntry>>();
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, ids = std::move(ids), dropped](WriteTxn& txn) -> Status {
+    dropped->clear();
+    std::unordered_set<std::string> wanted(ids.begin(), ids.end());
+    std::vector<QueueEntry> doomed;
+    for_each_entry(txn.get(), impl->queue_dbi, "", [&](QueueEntry e) {
+      if (wanted.count(e.id) != 0) doomed.push_back(std::move(e));
+      return true;
+    });
+    for (const QueueEntry& e : doomed) {
+      Status st = impl->remove_entry(txn, e);
+      if (!st.is_ok()) return st;
+    }
+    *dropped = std::move(doomed);
+    return Status::ok();
+  };
+  Status s = co_await impl->write(std::move(apply));
+  if (!s.is_ok()) co_return s;
+  co_return std::move(*dropped);
+}
+
+MailboxRecord Spool::mailbox(const std::string& key) const {
+  Impl::ReadTxn txn(*impl_);
+  return impl_->read_record(txn.read(impl_->mailbox_dbi, key), key);
+}
+
+std::vector<MailboxRecord> Spool::mailbox_records() const {
+  std::vector<MailboxRecord> out;
+  Impl::ReadTxn txn(*impl_);
+  MDB_cursor* cursor = nullptr;
+  if (txn.get() == nullptr || mdb_cursor_open(txn.get(), impl_->mailbox_dbi, &cursor) != MDB_SUCCESS) {
+    return out;
+  }
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)) {
+    std::string key(to_view(k));
+    out.push_back(impl_->read_record(to_view(v), key));
+  }
+  mdb_cursor_close(cursor);
+  return out;
+}
+
+std::optional<QueueEntry> Spool::head(const std::string& mailbox) const {
+  Impl::ReadTxn txn(*impl_);
+  std::optional<QueueEntry> head;
+  if (txn.get() == nullptr) return head;
+  for_each_entry(txn.get(), impl_->queue_dbi, keys::queue_prefix(mailbox), [&](QueueEntry e) {
+    if (e.parked) return true;
+    head = std::move(e);
+    return false;
+  });
+  return head;
+}
+
+std::vector<QueueEntry> Spool::queue(const std::string& mailbox) const {
+  Impl::ReadTxn txn(*impl_);
+  std::vector<QueueEntry> out;
+  if (txn.get() == nullptr) return out;
+  for_each_entry(txn.get(), impl_->queue_dbi, keys::queue_prefix(mailbox), [&](QueueEntry e) {
+    out.push_back(std::move(e));
+    return true;
+  });
+  return out;
+}
+
+std::vector<QueueEntry> Spool::entries_of(const std::string& id) const {
+  Impl::ReadTxn txn(*impl_);
+  std::vector<QueueEntry> out;
+  if (txn.get() == nullptr) return out;
+  for_each_entry(txn.get(), impl_->queue_dbi, "", [&](QueueEntry e) {
+    if (e.id == id) out.push_back(std::move(e));
+    return true;
+  });
+  return out;
+}
+
+Result<MessageMeta> Spool::meta(const std::string& id) const {
+  Impl::ReadTxn txn(*impl_);
+  auto bytes = txn.read(impl_->meta_dbi, id);
+  MessageMeta meta;
+  if (!bytes) return Status::not_found("no message " + id);
+  if (!decode(*bytes, meta)) return Status::io_error("unreadable message record " + id);
+  return meta;
+}
+
+Result<std::string> Spool::content(const std::string& id) const {
+  Impl::ReadTxn txn(*impl_);
+  auto bytes = txn.read(impl_->body_dbi, id);
+  if (!bytes) return Status::not_found("no message body " + id);
+  return std::string(*bytes);
+}
+
+QueueTotals Spool::totals(const std::string& mailbox) const {
+  std::lock_guard lock(impl_->totals_mu);
+  auto it = impl_->totals.find(mailbox);
+  return it == impl_->totals.end() ? QueueTotals{} : it->second;
+}
+
+std::map<std::string, QueueTotals> Spool::all_totals() const {
+  std::lock_guard lock(impl_->totals_mu);
+  return impl_->totals;
+}
+
+int64_t Spool::last_relay_us(UpstreamKind upstream) const {
+  Impl::ReadTxn txn(*impl_);
+  auto bytes = txn.read(impl_->info_dbi, last_relay_key(upstream));
+  return bytes ? static_cast<int64_t>(keys::read_u64_be(*bytes)) : 0;
+}
+
+SpoolStats Spool::stats() const {
+  SpoolStats s;
+  std::shared_lock lock(impl_->resize_mu);
+  MDB_envinfo info{};
+  MDB_stat stat{};
+  mdb_env_info(impl_->env, &info);
+  mdb_env_stat(impl_->env, &stat);
+  s.map_size = info.me_mapsize;
+  s.map_used = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+  lock.unlock();
+  Impl::ReadTxn txn(*impl_);
+  MDB_stat meta{};
+  if (txn.get() != nullptr && mdb_stat(txn.get(), impl_->meta_dbi, &meta) == MDB_SUCCESS) {
+    s.messages = meta.ms_entries;
+  }
+  impl_->refresh_disk();
+  s.disk_free = impl_->disk_free.load();
+  return s;
+}
+
+MailboxState Spool::initial_state() const { return impl_->options.initial_state; }
+
+}  // namespace holdd

@@ -1,0 +1,53 @@
+#pragma once
+// WriteTxn is what one write request sees of LMDB: a nested transaction inside the
+// group commit's batch transaction. Changes become durable only when the batch
+// commits; if the request fails its nested transaction is aborted and the rest of
+// the batch is unaffected. REQUIRES: used only on the GroupCommitWriter's thread.
+#include <lmdb.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "holdd/base/status.h"
+
+namespace holdd {
+
+inline MDB_val to_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view to_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+// An LMDB return code as a Status; MDB_MAP_FULL and ENOSPC are kNoSpace.
+Status lmdb_status(int rc, std::string_view what);
+
+class WriteTxn {
+ public:
+  explicit WriteTxn(MDB_txn* txn) : txn_(txn) {}
+
+  MDB_txn* get() const { return txn_; }
+  // nullopt when absent; the view is valid until the next write in this txn.
+  std::optional<std::string_view> read(MDB_dbi dbi, std::string_view key) const;
+  Status put(MDB_dbi dbi, std::string_view key, std::string_view value, unsigned flags = 0);
+  Status erase(MDB_dbi dbi, std::string_view key);  // absent is not an error
+
+  // True once an operation failed with MDB_MAP_FULL: the writer grows the map and
+  // runs the whole batch again.
+  bool map_full() const { return map_full_; }
+  // Runs after the batch is durable (on the writer thread), only if this request
+  // succeeded: in-memory views (totals) follow what is on disk, never ahead of it.
+  void after_commit(std::function<void()> f) { after_commit_.push_back(std::move(f)); }
+  std::vector<std::function<void()>>& after_commit_hooks() { return after_commit_; }
+
+ private:
+  Status check(int rc, std::string_view what);
+  MDB_txn* txn_;
+  bool map_full_ = false;
+  std::vector<std::function<void()>> after_commit_;
+};
+
+}  // namespace holdd

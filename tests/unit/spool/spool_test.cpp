@@ -1,0 +1,200 @@
+#include "holdd/spool/spool.h"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <filesystem>
+#include <random>
+
+namespace holdd {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("holdd-spool-test-" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// Runs `body` as a coroutine on a fresh io_context until it finishes.
+template <class F>
+void run(F body) {
+  net::io_context io;
+  std::exception_ptr error;
+  net::co_spawn(io, body(io), [&](std::exception_ptr e) { error = e; });
+  io.run();
+  if (error) std::rethrow_exception(error);
+}
+
+std::unique_ptr<Spool> open_spool(const TempDir& dir, net::io_context& io,
+                                  MailboxState initial = MailboxState::kHeld,
+                                  uint64_t map_size = 1ull << 24) {
+  SpoolOptions options;
+  options.path = dir.path.string();
+  options.initial_state = initial;
+  options.initial_map_size = map_size;
+  auto spool = Spool::open(options, io.get_executor());
+  REQUIRE(spool.ok());
+  return std::move(*spool);
+}
+
+// Plain helpers: g++ 12 rejects braced initializer lists inside coroutine bodies
+// ("array used as initializer"), so the lists are built out here.
+const std::vector<std::string> kAnnaAndBob = {"anna@example.com", "bob@example.com"};
+const std::vector<std::string> kAnna = {"anna@example.com"};
+const std::vector<MailboxState> kTwoHeld = {MailboxState::kHeld, MailboxState::kHeld};
+
+IncomingMessage message(Spool& spool, std::string sender, std::vector<std::string> mailboxes,
+                        std::string content = "Subject: t\r\n\r\nbody\r\n") {
+  IncomingMessage m;
+  m.meta.id = spool.new_id();
+  m.meta.sender = std::move(sender);
+  m.meta.received_size = content.size();
+  for (auto& mb : mailboxes) m.recipients.push_back(QueuedRecipient{mb, mb, "", ""});
+  m.content = std::move(content);
+  return m;
+}
+
+TEST_CASE("Spool: a mailbox's queue comes back in arrival order, once per recipient mailbox") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    for (int n = 0; n < 5; ++n) {
+      auto r = co_await spool->put(message(*spool, "s" + std::to_string(n) + "@x.test",
+                                           kAnnaAndBob));
+      REQUIRE(r.ok());
+      CHECK(r->states == kTwoHeld);
+    }
+    for (const std::string& mb : kAnnaAndBob) {
+      auto q = spool->queue(mb);
+      REQUIRE(q.size() == 5);
+      for (int n = 0; n < 5; ++n) CHECK(q[n].sender == "s" + std::to_string(n) + "@x.test");
+      CHECK(spool->totals(mb).messages == 5);
+    }
+    CHECK(spool->stats().messages == 5);  // the body is stored once for both mailboxes
+  });
+}
+
+TEST_CASE("Spool: what was committed survives close and reopen, and IDs keep growing") {
+  TempDir dir;
+  std::string first_id;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    auto m = message(*spool, "a@x.test", kAnna);
+    first_id = m.meta.id;
+    REQUIRE((co_await spool->put(std::move(m))).ok());
+    auto t = co_await spool->set_state(kAnna, MailboxState::kMigrated, "test");
+    REQUIRE(t.ok());
+    CHECK(t->at(0).changed());
+  });
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    auto q = spool->queue("anna@example.com");
+    REQUIRE(q.size() == 1);
+    CHECK(q[0].id == first_id);
+    CHECK(*spool->content(first_id) == "Subject: t\r\n\r\nbody\r\n");
+    CHECK(spool->mailbox("anna@example.com").state == MailboxState::kMigrated);
+    CHECK(spool->mailbox("anna@example.com").history.size() == 1);
+    CHECK(spool->totals("anna@example.com").messages == 1);
+    CHECK(spool->new_id() > first_id);
+    co_return;
+  });
+}
+
+TEST_CASE("Spool: delivered removes the entry and the body with the last reference") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    auto m = message(*spool, "a@x.test", kAnnaAndBob);
+    std::string id = m.meta.id;
+    REQUIRE((co_await spool->put(std::move(m))).ok());
+    auto head = spool->head("anna@example.com");
+    REQUIRE(head);
+    REQUIRE((co_await spool->delivered(*head, UpstreamKind::kNew, "250 ok")).is_ok());
+    CHECK(spool->queue("anna@example.com").empty());
+    CHECK(spool->content(id).ok());  // bob still needs it
+    CHECK(spool->last_relay_us(UpstreamKind::kNew) > 0);
+    CHECK(spool->last_relay_us(UpstreamKind::kOld) == 0);
+    REQUIRE((co_await spool->delivered(*spool->head("bob@example.com"), UpstreamKind::kNew, "250")).is_ok());
+    CHECK(!spool->content(id).ok());
+    CHECK(spool->all_totals().empty());
+    CHECK(spool->mailbox("anna@example.com").delivered == 1);
+  });
+}
+
+TEST_CASE("Spool: a parked entry is skipped by head() until requeue") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    REQUIRE((co_await spool->put(message(*spool, "1@x.test", kAnna))).ok());
+    REQUIRE((co_await spool->put(message(*spool, "2@x.test", kAnna))).ok());
+    auto first = *spool->head("anna@example.com");
+    REQUIRE((co_await spool->parked(first, "550 no")).is_ok());
+    CHECK(spool->head("anna@example.com")->sender == "2@x.test");
+    CHECK(spool->totals("anna@example.com").parked == 1);
+    auto n = co_await spool->requeue(std::nullopt);
+    REQUIRE(n.ok());
+    CHECK(*n == 1);
+    CHECK(spool->head("anna@example.com")->sender == "1@x.test");
+    CHECK(spool->head("anna@example.com")->attempts == 1);
+    CHECK(spool->totals("anna@example.com").parked == 0);
+  });
+}
+
+TEST_CASE("Spool: concurrent puts share commits (group commit) and all land in order") {
+  TempDir dir;
+  net::io_context io;
+  auto spool = open_spool(dir, io);
+  constexpr int kWriters = 50;
+  int done = 0;
+  for (int n = 0; n < kWriters; ++n) {
+    net::co_spawn(io, [&, n]() -> net::awaitable<void> {
+      auto r = co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna));
+      CHECK(r.ok());
+      ++done;
+    }, net::detached);
+  }
+  io.run();
+  CHECK(done == kWriters);
+  auto q = spool->queue("anna@example.com");
+  CHECK(q.size() == kWriters);
+  for (size_t i = 1; i < q.size(); ++i) CHECK(q[i - 1].seq < q[i].seq);
+}
+
+TEST_CASE("Spool: a full LMDB map grows instead of refusing mail") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 20);
+    std::string big(3u << 20, 'x');
+    auto r = co_await spool->put(message(*spool, "a@x.test", kAnna, big));
+    REQUIRE(r.ok());
+    CHECK(spool->stats().map_size > (3u << 20));
+    CHECK(spool->content(spool->head("anna@example.com")->id)->size() == big.size());
+  });
+}
+
+TEST_CASE("Spool: drop removes every entry of a message") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    auto m = message(*spool, "a@x.test", kAnnaAndBob);
+    std::string id = m.meta.id;
+    REQUIRE((co_await spool->put(std::move(m))).ok());
+    auto dropped = co_await spool->drop(std::vector<std::string>(1, id));
+    REQUIRE(dropped.ok());
+    CHECK(dropped->size() == 2);
+    CHECK(spool->entries_of(id).empty());
+    CHECK(!spool->meta(id).ok());
+  });
+}
+
+}  // namespace
+}  // namespace holdd
