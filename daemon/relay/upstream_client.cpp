@@ -1,0 +1,692 @@
+#include "holdd/relay/upstream_client.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+
+#include <array>
+#include <optional>
+#include <string_view>
+#include <tuple>
+#include <utility>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "holdd/base/status.h"
+#include "holdd/relay/dot_stuffer.h"
+#include "holdd/relay/ehlo_capabilities.h"
+#include "holdd/relay/reply_parser.h"
+
+namespace holdd {
+namespace {
+
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using ErrorCode = boost::system::error_code;
+using namespace std::chrono_literals;
+
+constexpr auto use_tuple = net::as_tuple(net::use_awaitable);
+
+// RFC 5321 4.5.3.2.6: wait at least 10 minutes for the reply to the final dot;
+// the upstream may be filtering or delivering the message meanwhile.
+constexpr Clock::duration kFinalReplyTimeout = 10min;
+// QUIT is a courtesy; the transaction is over either way.
+constexpr Clock::duration kQuitTimeout = 5s;
+// DATA goes out in chunks of this size, each with its own command_timeout, so a
+// big message on a slow link is bounded by progress rather than by total time.
+constexpr std::size_t kWriteChunk = 64 * 1024;
+
+// Runs `op`, but gives up after `limit`: nullopt then, and `op` was cancelled.
+// (A race against a timer: cancel_after needs Boost 1.86.) Operations that ignore
+// cancellation, like the resolver's getaddrinfo, still finish first.
+template <class T>
+net::awaitable<std::optional<T>> within(Clock::duration limit, net::awaitable<T> op) {
+  using namespace net::experimental::awaitable_operators;
+  net::steady_timer timer(co_await net::this_coro::executor, limit);
+  auto first = co_await (std::move(op) || timer.async_wait(use_tuple));
+  if (first.index() != 0) co_return std::nullopt;
+  co_return std::move(std::get<0>(first));
+}
+
+std::string seconds_text(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + "s";
+}
+
+// "host:port", "[v6]:port".
+std::string host_port(const std::string& host, uint16_t port) {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+bool is_ip_literal(const std::string& name) {
+  ErrorCode ec;
+  (void)net::ip::make_address(name, ec);
+  return !ec;
+}
+
+// CR, LF or NUL in an envelope field would let stored data inject SMTP commands.
+bool is_safe_for_command(std::string_view s) {
+  return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+DeliveryResult deferred(std::string reason, int code = 0) {
+  return {DeliveryResult::Outcome::kDeferred, code, std::move(reason)};
+}
+
+// The upstream's verdict on a reply that ends (or aborts) the transaction.
+DeliveryResult verdict(const SmtpReply& reply) {
+  DeliveryResult r{DeliveryResult::Outcome::kDeferred, reply.code, reply.to_string()};
+  if (reply.klass() == 2) r.outcome = DeliveryResult::Outcome::kAccepted;
+  if (reply.klass() == 5) r.outcome = DeliveryResult::Outcome::kRejected;
+  return r;
+}
+
+// The connection to the upstream: plain TCP until STARTTLS, TLS after. Reads and
+// writes go to whichever is active.
+class Transport {
+ public:
+  explicit Transport(net::any_io_executor ex) : socket_(std::move(ex)) {}
+
+  tcp::socket& plain() { return socket_; }
+  bool is_tls() const { return tls_.has_value(); }
+
+  net::awaitable<std::tuple<ErrorCode, std::size_t>> read_some(net::mutable_buffer buf) {
+    if (tls_) co_return co_await tls_->async_read_some(buf, use_tuple);
+    co_return co_await socket_.async_read_some(buf, use_tuple);
+  }
+
+  net::awaitable<std::tuple<ErrorCode, std::size_t>> write(net::const_buffer buf) {
+    if (tls_) co_return co_await net::async_write(*tls_, buf, use_tuple);
+    co_return co_await net::async_write(socket_, buf, use_tuple);
+  }
+
+  // Moves the connected socket into a TLS stream (before the handshake).
+  ssl::stream<tcp::socket>& wrap_tls(ssl::context& ctx) {
+    tls_.emplace(std::move(socket_), ctx);
+    return *tls_;
+  }
+
+  void close() {
+    ErrorCode ignored;
+    if (tls_) {
+      // No TLS close_notify: after QUIT or a failure there is nothing left to
+      // protect, and waiting for the peer's shutdown could hang.
+      tls_->next_layer().close(ignored);
+      tls_.reset();
+    }
+    // A socket moved into the TLS stream is left as if newly constructed, so it
+    // can connect again.
+    socket_.close(ignored);
+  }
+
+ private:
+  tcp::socket socket_;
+  std::optional<ssl::stream<tcp::socket>> tls_;
+};
+
+}  // namespace
+
+struct UpstreamClient::Impl {
+  Impl(net::any_io_executor executor, UpstreamConfig config, std::string helo)
+      : ex(executor),
+        cfg(std::move(config)),
+        helo_name(std::move(helo)),
+        transport(executor),
+        peer(host_port(cfg.host, cfg.port)),
+        log_prefix("upstream " + (cfg.name.empty() ? std::string("?") : cfg.name) + " (" + peer + ")") {}
+
+  net::awaitable<DeliveryResult> deliver(const OutgoingMessage& msg);
+  net::awaitable<void> quit();
+  void close();
+
+  // Connection setup. Each returns nullopt when the client is ready for MAIL, or
+  // the result that ends this delivery (the connection is then closed).
+  net::awaitable<std::optional<DeliveryResult>> connect();
+  net::awaitable<std::optional<DeliveryResult>> connect_once(bool use_starttls,
+                                                              bool& handshake_failed);
+  net::awaitable<Status> resolve_and_connect();
+  net::awaitable<std::optional<DeliveryResult>> hello();
+  net::awaitable<std::optional<DeliveryResult>> starttls(bool& handshake_failed);
+  net::awaitable<Status> handshake();
+  Result<ssl::context*> tls_context();
+
+  net::awaitable<DeliveryResult> transact(const OutgoingMessage& msg);
+  std::optional<DeliveryResult> check_capabilities(const OutgoingMessage& msg,
+                                                   std::size_t size) const;
+  std::string mail_command(const OutgoingMessage& msg, std::size_t size) const;
+  std::string rcpt_command(const OutgoingMessage& msg) const;
+  net::awaitable<DeliveryResult> abort_transaction(const SmtpReply& failure);
+  net::awaitable<Status> send_content(std::string_view content);
+
+  // Protocol I/O. Errors are Status values whose message is the delivery's reason.
+  net::awaitable<Status> write(std::string_view data, std::string_view what);
+  net::awaitable<Status> write_unbounded(std::string_view data);
+  net::awaitable<Result<SmtpReply>> read_reply(std::string_view what, Clock::duration limit);
+  net::awaitable<Result<SmtpReply>> read_reply_unbounded(std::string_view what);
+  net::awaitable<Result<std::string>> read_line(std::string_view what);
+  net::awaitable<Result<SmtpReply>> command(const std::string& line, std::string_view what);
+  Status io_failure(const ErrorCode& ec, std::string_view what) const;
+  DeliveryResult fail(const Status& s);
+  DeliveryResult refused(const SmtpReply& reply, std::string_view what);
+
+  net::any_io_executor ex;
+  UpstreamConfig cfg;
+  std::string helo_name;
+  Transport transport;
+  std::string peer;        // "host:port", for messages
+  std::string log_prefix;  // "upstream old (host:port)"
+  std::optional<ssl::context> tls_ctx;  // made at the first STARTTLS
+  std::string input;                    // received, not yet parsed
+  EhloCapabilities caps;
+  bool open = false;  // connected, greeted, and between transactions
+  Clock::time_point last_used{};
+};
+
+// ---------------------------------------------------------------------------
+// Delivery
+
+net::awaitable<DeliveryResult> UpstreamClient::Impl::deliver(const OutgoingMessage& msg) {
+  last_used = Clock::now();
+  if (!open) {
+    if (std::optional<DeliveryResult> failure = co_await connect()) {
+      last_used = Clock::now();
+      co_return std::move(*failure);
+    }
+  }
+  DeliveryResult result = co_await transact(msg);
+  last_used = Clock::now();
+  co_return result;
+}
+
+net::awaitable<DeliveryResult> UpstreamClient::Impl::transact(const OutgoingMessage& msg) {
+  static const std::string kNoContent;
+  const std::string& content = msg.content != nullptr ? *msg.content : kNoContent;
+  if (!is_safe_for_command(msg.sender) || !is_safe_for_command(msg.rcpt) ||
+      !is_safe_for_command(msg.dsn_ret) || !is_safe_for_command(msg.dsn_envid) ||
+      !is_safe_for_command(msg.dsn_notify) || !is_safe_for_command(msg.dsn_orcpt)) {
+    // Cannot come from our intake; sending it would smuggle commands. Park it.
+    spdlog::error("{}: {}: envelope contains CR, LF or NUL; not sent", log_prefix, msg.queue_id);
+    co_return DeliveryResult{DeliveryResult::Outcome::kRejected, 501,
+                             "501 5.5.2 envelope contains CR, LF or NUL (not sent)"};
+  }
+  if (std::optional<DeliveryResult> refusal = check_capabilities(msg, content.size())) {
+    co_return std::move(*refusal);
+  }
+
+  const std::string mail = mail_command(msg, content.size());
+  const std::string rcpt = rcpt_command(msg);
+  SmtpReply mail_reply, rcpt_reply, data_reply;
+  if (caps.pipelining) {
+    // RFC 2920 3.1: MAIL, RCPT and DATA in one write, replies read in order. Each
+    // reply is read even after a failure, to keep the stream in step.
+    spdlog::debug("{} <- {} | {} | DATA", log_prefix, mail, rcpt);
+    if (Status s = co_await write(mail + "\r\n" + rcpt + "\r\nDATA\r\n", "MAIL"); !s.is_ok()) {
+      co_return fail(s);
+    }
+    Result<SmtpReply> r = co_await read_reply("MAIL", cfg.command_timeout);
+    if (!r) co_return fail(r.status());
+    mail_reply = std::move(*r);
+    r = co_await read_reply("RCPT", cfg.command_timeout);
+    if (!r) co_return fail(r.status());
+    rcpt_reply = std::move(*r);
+    r = co_await read_reply("DATA", cfg.command_timeout);
+    if (!r) co_return fail(r.status());
+    data_reply = std::move(*r);
+    const SmtpReply* failure = !mail_reply.is_positive()   ? &mail_reply
+                               : !rcpt_reply.is_positive() ? &rcpt_reply
+                                                           : nullptr;
+    if (failure != nullptr && data_reply.code == 354) {
+      // A server that accepted DATA without a valid transaction gets an empty
+      // message ended at once (RFC 2920 3.1); its reply does not matter.
+      if (Status s = co_await write(".\r\n", "end of data"); !s.is_ok()) co_return fail(s);
+      Result<SmtpReply> ignored = co_await read_reply("end of data", cfg.command_timeout);
+      if (!ignored) co_return fail(ignored.status());
+    }
+    if (failure != nullptr) co_return co_await abort_transaction(*failure);
+  } else {
+    Result<SmtpReply> r = co_await command(mail, "MAIL");
+    if (!r) co_return fail(r.status());
+    if (!r->is_positive()) co_return co_await abort_transaction(*r);
+    r = co_await command(rcpt, "RCPT");
+    if (!r) co_return fail(r.status());
+    if (!r->is_positive()) co_return co_await abort_transaction(*r);
+    r = co_await command("DATA", "DATA");
+    if (!r) co_return fail(r.status());
+    data_reply = std::move(*r);
+  }
+  if (data_reply.code != 354) {
+    if (data_reply.klass() == 4 || data_reply.klass() == 5) {
+      co_return co_await abort_transaction(data_reply);
+    }
+    close();  // 2xx or another 3xx to DATA: we no longer know what the upstream expects
+    co_return deferred("unexpected reply to DATA from " + peer + ": " + data_reply.to_string(),
+                       data_reply.code);
+  }
+
+  if (Status s = co_await send_content(content); !s.is_ok()) co_return fail(s);
+  // For LMTP this is the reply for our one recipient (RFC 2033 4.2).
+  Result<SmtpReply> final_reply = co_await read_reply("end of data", kFinalReplyTimeout);
+  // Losing the connection here is the one at-least-once window (SPEC): the
+  // upstream may have taken the message; we defer and send it again later.
+  if (!final_reply) co_return fail(final_reply.status());
+  if (final_reply->klass() == 3) {
+    close();
+    co_return deferred("unexpected reply to end of data from " + peer + ": " +
+                           final_reply->to_string(),
+                       final_reply->code);
+  }
+  co_return verdict(*final_reply);
+}
+
+std::optional<DeliveryResult> UpstreamClient::Impl::check_capabilities(
+    const OutgoingMessage& msg, std::size_t size) const {
+  // Downgrading 8-bit or UTF-8 mail (RFC 6152 3, RFC 6531 3.2) would change the
+  // message: keep it and wait, the operator can fix the upstream.
+  if (msg.eight_bit && !caps.eight_bit_mime) {
+    spdlog::info("{}: {}: upstream does not offer 8BITMIME; deferred", log_prefix, msg.queue_id);
+    return deferred("upstream does not offer 8BITMIME");
+  }
+  if (msg.smtputf8 && !caps.smtputf8) {
+    spdlog::info("{}: {}: upstream does not offer SMTPUTF8; deferred", log_prefix, msg.queue_id);
+    return deferred("upstream does not offer SMTPUTF8");
+  }
+  if (caps.size && caps.max_size != 0 && size > caps.max_size) {
+    // The upstream said in advance it would refuse this (RFC 1870 6.1): a 552.
+    spdlog::info("{}: {}: message of {} bytes exceeds the upstream's SIZE {}", log_prefix,
+                 msg.queue_id, size, caps.max_size);
+    return DeliveryResult{DeliveryResult::Outcome::kRejected, 552,
+                          "552 5.3.4 message size " + std::to_string(size) +
+                              " exceeds the upstream's limit of " +
+                              std::to_string(caps.max_size) + " (SIZE)"};
+  }
+  return std::nullopt;
+}
+
+std::string UpstreamClient::Impl::mail_command(const OutgoingMessage& msg,
+                                               std::size_t size) const {
+  std::string line = "MAIL FROM:<" + msg.sender + ">";
+  if (caps.size) line += " SIZE=" + std::to_string(size);
+  if (msg.eight_bit && caps.eight_bit_mime) line += " BODY=8BITMIME";
+  if (msg.smtputf8 && caps.smtputf8) line += " SMTPUTF8";
+  // DSN parameters are passed on only to an upstream that understands them
+  // (RFC 3461 4.1: the relay then owes no DSN of its own for dropping them).
+  if (caps.dsn && !msg.dsn_ret.empty()) line += " RET=" + msg.dsn_ret;
+  if (caps.dsn && !msg.dsn_envid.empty()) line += " ENVID=" + msg.dsn_envid;
+  return line;
+}
+
+std::string UpstreamClient::Impl::rcpt_command(const OutgoingMessage& msg) const {
+  std::string line = "RCPT TO:<" + msg.rcpt + ">";
+  if (caps.dsn && !msg.dsn_notify.empty()) line += " NOTIFY=" + msg.dsn_notify;
+  if (caps.dsn && !msg.dsn_orcpt.empty()) line += " ORCPT=" + msg.dsn_orcpt;
+  return line;
+}
+
+// A transaction refused before the content: RSET so the connection can carry the
+// next one, unless the upstream is no longer in a clean state.
+net::awaitable<DeliveryResult> UpstreamClient::Impl::abort_transaction(const SmtpReply& failure) {
+  DeliveryResult result = verdict(failure);
+  if (result.outcome == DeliveryResult::Outcome::kAccepted) {
+    // Not a failure reply; cannot happen, but never report a 2xx as delivered here.
+    result.outcome = DeliveryResult::Outcome::kDeferred;
+  }
+  if (failure.code == 421) {
+    // 421: the upstream is closing the connection (RFC 5321 3.8).
+    close();
+    co_return result;
+  }
+  Result<SmtpReply> rset = co_await command("RSET", "RSET");
+  if (!rset || rset->code != 250) close();
+  co_return result;
+}
+
+net::awaitable<Status> UpstreamClient::Impl::send_content(std::string_view content) {
+  DotStuffer stuffer(content);
+  std::string chunk;
+  chunk.reserve(kWriteChunk + 8);
+  for (;;) {
+    chunk.clear();
+    if (!stuffer.next(chunk, kWriteChunk)) break;
+    if (Status s = co_await write(chunk, "message content"); !s.is_ok()) co_return s;
+  }
+  co_return Status::ok();
+}
+
+// ---------------------------------------------------------------------------
+// Connection setup
+
+net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect() {
+  bool handshake_failed = false;
+  std::optional<DeliveryResult> failure =
+      co_await connect_once(cfg.tls != UpstreamTls::kNone, handshake_failed);
+  if (failure && handshake_failed && cfg.tls == UpstreamTls::kOpportunistic) {
+    // A failed handshake leaves the connection unusable, but opportunistic TLS
+    // (RFC 7435) must not cost the delivery: start over in plain text.
+    spdlog::info("{}: {}; retrying without TLS", log_prefix, failure->reply);
+    failure = co_await connect_once(false, handshake_failed);
+  }
+  co_return failure;
+}
+
+net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect_once(
+    bool use_starttls, bool& handshake_failed) {
+  close();
+  std::optional<Status> connected = co_await within(cfg.connect_timeout, resolve_and_connect());
+  if (!connected) connected = Status::timeout("connect to " + peer + ": timed out after " +
+                                              seconds_text(cfg.connect_timeout));
+  if (!connected->is_ok()) {
+    spdlog::info("{}: {}", log_prefix, connected->message());
+    co_return fail(*connected);
+  }
+  spdlog::debug("{}: connected", log_prefix);
+
+  Result<SmtpReply> greeting = co_await read_reply("greeting", cfg.command_timeout);
+  if (!greeting) co_return fail(greeting.status());
+  spdlog::debug("{} -> {}", log_prefix, greeting->to_string());
+  if (greeting->code != 220) co_return refused(*greeting, "greeting");
+
+  if (std::optional<DeliveryResult> failure = co_await hello()) co_return failure;
+  if (use_starttls) {
+    if (std::optional<DeliveryResult> failure = co_await starttls(handshake_failed)) {
+      co_return failure;
+    }
+  }
+  open = true;
+  co_return std::nullopt;
+}
+
+net::awaitable<Status> UpstreamClient::Impl::resolve_and_connect() {
+  // Asynchronous: getaddrinfo runs on Asio's resolver thread, not the io thread.
+  tcp::resolver resolver(ex);
+  auto [rec, endpoints] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
+                                                          use_tuple);
+  if (rec) co_return Status::temporary("resolve " + cfg.host + ": " + rec.message());
+  auto [cec, endpoint] = co_await net::async_connect(transport.plain(), endpoints, use_tuple);
+  if (cec) co_return Status::temporary("connect to " + peer + ": " + cec.message());
+  (void)endpoint;
+  co_return Status::ok();
+}
+
+net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::hello() {
+  const bool lmtp = cfg.protocol == UpstreamProtocol::kLmtp;
+  const std::string verb = lmtp ? "LHLO" : "EHLO";
+  Result<SmtpReply> reply = co_await command(verb + " " + helo_name, verb);
+  if (!reply) co_return fail(reply.status());
+  if (reply->is_positive()) {
+    caps = EhloCapabilities::parse(*reply);
+    co_return std::nullopt;
+  }
+  if (!lmtp && reply->klass() == 5) {
+    // RFC 5321 4.1.4 / 3.2: an old server that does not know EHLO says 5xx; HELO
+    // then works, without extensions.
+    reply = co_await command("HELO " + helo_name, "HELO");
+    if (!reply) co_return fail(reply.status());
+    if (reply->is_positive()) {
+      caps = EhloCapabilities{};
+      co_return std::nullopt;
+    }
+    co_return refused(*reply, "HELO");
+  }
+  co_return refused(*reply, verb);
+}
+
+net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::starttls(
+    bool& handshake_failed) {
+  const bool required = cfg.tls == UpstreamTls::kRequired;
+  if (!caps.starttls) {
+    if (!required) co_return std::nullopt;
+    // Never fall back to plain text when TLS is required: the message waits.
+    spdlog::info("{}: does not offer STARTTLS (tls = required)", log_prefix);
+    close();
+    co_return deferred("upstream " + peer + " does not offer STARTTLS (tls = required)");
+  }
+  Result<SmtpReply> reply = co_await command("STARTTLS", "STARTTLS");
+  if (!reply) co_return fail(reply.status());
+  if (reply->code != 220) {
+    if (!required) {
+      // The session is still in its pre-STARTTLS state: go on in plain text.
+      spdlog::info("{}: STARTTLS refused ({}); continuing without TLS", log_prefix,
+                   reply->to_string());
+      co_return std::nullopt;
+    }
+    close();
+    co_return deferred("upstream " + peer + " refused STARTTLS (tls = required): " +
+                           reply->to_string(),
+                       reply->code);
+  }
+  if (!input.empty()) {
+    // Bytes after the 220 arrived in plain text but would be read as if they came
+    // through TLS (the client side of CVE-2011-0411): someone is injecting.
+    close();
+    co_return deferred("upstream " + peer + " sent data after its STARTTLS reply");
+  }
+  if (Status s = co_await handshake(); !s.is_ok()) {
+    handshake_failed = true;
+    spdlog::info("{}: {}", log_prefix, s.message());
+    co_return fail(s);
+  }
+  // RFC 3207 4.2: forget what was learned before TLS and ask again.
+  caps = EhloCapabilities{};
+  co_return co_await hello();
+}
+
+net::awaitable<Status> UpstreamClient::Impl::handshake() {
+  Result<ssl::context*> ctx = tls_context();
+  if (!ctx) co_return ctx.status();
+  ssl::stream<tcp::socket>& stream = transport.wrap_tls(**ctx);
+  const bool required = cfg.tls == UpstreamTls::kRequired;
+  const std::string name = cfg.tls_name.empty() ? cfg.host : cfg.tls_name;
+  SSL* ssl_handle = stream.native_handle();
+  // SNI carries host names only (RFC 6066 3).
+  if (!is_ip_literal(name)) SSL_set_tlsext_host_name(ssl_handle, name.c_str());
+  if (required) {
+    // OpenSSL's own name check (what ssl::host_name_verification calls) set on
+    // the SSL object, so a mismatch is reported as "hostname mismatch" in the
+    // verify result rather than as an anonymous callback refusal.
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    const int set = is_ip_literal(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
+                                        : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
+    if (set != 1) co_return Status::invalid("cannot check TLS name \"" + name + "\"");
+    stream.set_verify_mode(ssl::verify_peer);
+  } else {
+    // Opportunistic TLS (RFC 7435) encrypts against passive listeners; an
+    // unverifiable certificate must not push the mail back to plain text.
+    stream.set_verify_mode(ssl::verify_none);
+  }
+  std::optional<std::tuple<ErrorCode>> done = co_await within(
+      cfg.command_timeout, stream.async_handshake(ssl::stream_base::client, use_tuple));
+  if (!done) co_return Status::timeout("timeout in TLS handshake with " + peer);
+  if (auto [ec] = *done; ec) {
+    std::string why = ec.message();
+    const long verify = SSL_get_verify_result(ssl_handle);
+    if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+    co_return Status::temporary("TLS handshake with " + peer + " failed: " + why);
+  }
+  spdlog::info("{}: TLS established ({}, {}{})", log_prefix, SSL_get_version(ssl_handle),
+               SSL_get_cipher_name(ssl_handle), required ? ", certificate verified" : "");
+  co_return Status::ok();
+}
+
+Result<ssl::context*> UpstreamClient::Impl::tls_context() {
+  if (tls_ctx) return &*tls_ctx;
+  ssl::context ctx(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  if (cfg.tls == UpstreamTls::kRequired) {
+    ErrorCode ec;
+    if (cfg.ca_file.empty()) {
+      ctx.set_default_verify_paths(ec);
+      if (ec) return Status::io_error("cannot load the system CA store: " + ec.message());
+    } else {
+      ctx.load_verify_file(cfg.ca_file, ec);
+      if (ec) return Status::io_error("cannot load CA file " + cfg.ca_file + ": " + ec.message());
+    }
+  }
+  tls_ctx.emplace(std::move(ctx));
+  return &*tls_ctx;
+}
+
+// ---------------------------------------------------------------------------
+// Protocol I/O
+
+net::awaitable<Result<SmtpReply>> UpstreamClient::Impl::command(const std::string& line,
+                                                                std::string_view what) {
+  spdlog::debug("{} <- {}", log_prefix, line);
+  if (Status s = co_await write(line + "\r\n", what); !s.is_ok()) co_return s;
+  co_return co_await read_reply(what, cfg.command_timeout);
+}
+
+net::awaitable<Status> UpstreamClient::Impl::write(std::string_view data, std::string_view what) {
+  std::optional<Status> s = co_await within(cfg.command_timeout, write_unbounded(data));
+  if (!s) co_return Status::timeout("timeout sending " + std::string(what) + " to " + peer);
+  if (!s->is_ok()) co_return Status::temporary(s->message() + " while sending " + std::string(what));
+  co_return *s;
+}
+
+net::awaitable<Status> UpstreamClient::Impl::write_unbounded(std::string_view data) {
+  auto [ec, n] = co_await transport.write(net::buffer(data.data(), data.size()));
+  (void)n;
+  if (ec) co_return io_failure(ec, "");
+  co_return Status::ok();
+}
+
+net::awaitable<Result<SmtpReply>> UpstreamClient::Impl::read_reply(std::string_view what,
+                                                                   Clock::duration limit) {
+  std::optional<Result<SmtpReply>> reply = co_await within(limit, read_reply_unbounded(what));
+  if (!reply) {
+    const std::string waited_for =
+        what == "greeting" ? std::string("greeting") : "reply to " + std::string(what);
+    co_return Status::timeout("timeout waiting for " + waited_for + " from " + peer);
+  }
+  if (reply->ok()) spdlog::debug("{} -> {}", log_prefix, (*reply)->to_string());
+  co_return std::move(*reply);
+}
+
+net::awaitable<Result<SmtpReply>> UpstreamClient::Impl::read_reply_unbounded(
+    std::string_view what) {
+  ReplyParser parser;
+  for (;;) {
+    Result<std::string> line = co_await read_line(what);
+    if (!line) co_return line.status();
+    switch (parser.feed(*line)) {
+      case ReplyParser::State::kComplete: co_return parser.take();
+      case ReplyParser::State::kGarbage:
+        co_return Status::invalid("garbage " + std::string(what == "greeting" ? "" : "reply to ") +
+                                  std::string(what) + " from " + peer + ": " + parser.error());
+      case ReplyParser::State::kNeedMore: break;
+    }
+  }
+}
+
+net::awaitable<Result<std::string>> UpstreamClient::Impl::read_line(std::string_view what) {
+  std::array<char, 4096> buf;
+  std::size_t scanned = 0;
+  for (;;) {
+    const std::size_t lf = input.find('\n', scanned);
+    if (lf != std::string::npos) {
+      std::string line = input.substr(0, lf);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      input.erase(0, lf + 1);
+      co_return line;
+    }
+    scanned = input.size();
+    if (input.size() > ReplyParser::kMaxLineLength + 1) {
+      co_return Status::invalid("garbage reply to " + std::string(what) + " from " + peer +
+                                ": reply line longer than 4096 bytes");
+    }
+    auto [ec, n] = co_await transport.read_some(net::buffer(buf));
+    if (ec) co_return io_failure(ec, what);
+    input.append(buf.data(), n);
+  }
+}
+
+Status UpstreamClient::Impl::io_failure(const ErrorCode& ec, std::string_view what) const {
+  const bool eof = ec == net::error::eof || ec == ssl::error::stream_truncated;
+  std::string text = eof ? "connection closed by " + peer : "lost connection to " + peer;
+  if (!what.empty()) {
+    text += what == "greeting" ? " while waiting for greeting"
+                               : " while waiting for reply to " + std::string(what);
+  }
+  if (!eof) text += ": " + ec.message();
+  if (ec == net::error::operation_aborted) return Status::cancelled(text);
+  return Status::temporary(text);
+}
+
+// I/O trouble: the connection is in an unknown state, close it and retry later.
+DeliveryResult UpstreamClient::Impl::fail(const Status& s) {
+  close();
+  return deferred(s.message());
+}
+
+// The upstream refused the session itself (greeting, EHLO/HELO/LHLO): close it
+// and retry later. Even a 5xx here is about this connection, not the message
+// (Postfix defers too): parking mail because a server is misconfigured or
+// refusing our address would need an operator for every message.
+DeliveryResult UpstreamClient::Impl::refused(const SmtpReply& reply, std::string_view what) {
+  spdlog::info("{}: refused at {}: {}", log_prefix, what, reply.to_string());
+  close();
+  return deferred(reply.to_string(), reply.code);
+}
+
+net::awaitable<void> UpstreamClient::Impl::quit() {
+  if (!open) {
+    close();
+    co_return;
+  }
+  open = false;
+  auto say_quit = [this]() -> net::awaitable<Status> {
+    spdlog::debug("{} <- QUIT", log_prefix);
+    if (Status s = co_await write_unbounded("QUIT\r\n"); !s.is_ok()) co_return s;
+    Result<SmtpReply> reply = co_await read_reply_unbounded("QUIT");
+    if (reply.ok()) spdlog::debug("{} -> {}", log_prefix, reply->to_string());
+    co_return reply.ok() ? Status::ok() : reply.status();
+  };
+  (void)co_await within(kQuitTimeout, say_quit());
+  close();
+}
+
+void UpstreamClient::Impl::close() {
+  open = false;
+  input.clear();
+  caps = EhloCapabilities{};
+  transport.close();
+}
+
+// ---------------------------------------------------------------------------
+
+UpstreamClient::UpstreamClient(net::any_io_executor ex, UpstreamConfig upstream,
+                               std::string helo_name)
+    : impl_(std::make_unique<Impl>(std::move(ex), std::move(upstream), std::move(helo_name))) {}
+
+UpstreamClient::~UpstreamClient() = default;
+
+net::awaitable<DeliveryResult> UpstreamClient::deliver(const OutgoingMessage& msg) {
+  return impl_->deliver(msg);
+}
+
+bool UpstreamClient::is_open() const { return impl_->open; }
+
+net::awaitable<void> UpstreamClient::quit() { return impl_->quit(); }
+
+void UpstreamClient::close() { impl_->close(); }
+
+std::chrono::steady_clock::time_point UpstreamClient::last_used() const {
+  return impl_->last_used;
+}
+
+const UpstreamConfig& UpstreamClient::upstream() const { return impl_->cfg; }
+
+}  // namespace holdd

@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""An SMTP or LMTP upstream for the UpstreamClient tests, built on aiosmtpd.
+
+Every message it accepts is written to OUT/msg-N.data (the content as received,
+after dot-unstuffing) and OUT/msg-N.json (envelope, the client's port, TLS), so
+the test can compare bytes. Run with Debian's /usr/bin/python3 (python3-aiosmtpd).
+"""
+import argparse
+import asyncio
+import json
+import os
+import ssl
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP
+
+
+class Recorder:
+    def __init__(self, out, rcpt_reply, data_reply):
+        self.out = out
+        self.rcpt_reply = rcpt_reply
+        self.data_reply = data_reply
+        self.count = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.rcpt_reply:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_reply:
+            return self.data_reply
+        self.count += 1
+        record = {
+            "client_port": session.peer[1],
+            "tls": session.ssl is not None,
+            "mail_from": envelope.mail_from,
+            "mail_options": envelope.mail_options,
+            "rcpt_tos": envelope.rcpt_tos,
+            "rcpt_options": envelope.rcpt_options,
+        }
+        path = os.path.join(self.out, f"msg-{self.count}")
+        with open(path + ".data", "wb") as f:
+            f.write(envelope.original_content)
+        path += ".json"
+        with open(path + ".tmp", "w") as f:
+            json.dump(record, f)
+        os.rename(path + ".tmp", path)  # the test never sees a half-written file
+        if server.__class__ is LMTP:
+            return "250 2.0.0 delivered"
+        return f"250 2.0.0 Ok: queued as Q{self.count}"
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--lmtp", action="store_true")
+    p.add_argument("--size", type=int, default=33554432)
+    p.add_argument("--smtputf8", action="store_true")
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--rcpt-reply", default="")
+    p.add_argument("--data-reply", default="")
+    args = p.parse_args()
+
+    handler = Recorder(args.out, args.rcpt_reply, args.data_reply)
+    tls = None
+    if args.cert:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.cert, args.key)
+    cls = LMTP if args.lmtp else SMTP
+
+    def factory():
+        return cls(handler, data_size_limit=args.size, enable_SMTPUTF8=args.smtputf8,
+                   decode_data=False, tls_context=tls, hostname="peer.test")
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", args.port))
+    try:
+        loop.run_forever()
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
