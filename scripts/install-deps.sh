@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs everything holdd needs to build and to run its tests on Debian 12, from
+# Debian's own packages only. Idempotent: when every package is already installed it
+# does not touch apt at all, so reruns take well under a second. Run as root.
+set -euo pipefail
+
+packages=(
+  # build
+  g++ cmake make pkg-config openssl ccache
+  libboost1.81-dev libssl-dev libspf2-dev libopendkim-dev liblmdb-dev
+  libspdlog-dev libfmt-dev doctest-dev libtomlplusplus-dev libcli11-dev
+  nlohmann-json3-dev libsystemd-dev
+  # tests: real peers nobody on this project wrote
+  python3 python3-pytest python3-aiosmtpd swaks postfix lmdb-utils
+  iproute2 procps
+  # systemd-analyze, to verify systemd/holdd.service
+  systemd
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+  if [[ "$status" != "ii"* ]]; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  echo "install-deps: run as root (sudo scripts/install-deps.sh)" >&2
+  exit 1
+fi
+
+echo "install-deps: installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# Postfix is only wanted for its tools (smtp-sink, smtp-source): tell its package
+# not to configure a system mail server.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "postfix postfix/mailname string localhost" | debconf-set-selections
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+echo "install-deps: done"
