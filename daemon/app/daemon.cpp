@@ -1,0 +1,224 @@
+#include "holdd/app/daemon.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdio>
+#include <variant>
+
+#include <spdlog/spdlog.h>
+
+#include "holdd/control/control_server.h"
+#include "holdd/control/metrics_server.h"
+#include "holdd/control/sd_notify.h"
+#include "holdd/relay/dispatcher.h"
+#include "holdd/route/directory.h"
+#include "holdd/smtp/server.h"
+#include "holdd/spool/spool.h"
+
+namespace holdd {
+
+namespace {
+
+// Loads the config and the directory files it names; prints every problem.
+std::optional<std::pair<Config, std::shared_ptr<const Directory>>> load_all(
+    const std::string& path, const std::function<void(const std::string&)>& report) {
+  auto loaded = load_config(path);
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) {
+    for (const ConfigError& e : *errors) report(e.to_string());
+    return std::nullopt;
+  }
+  Config config = std::get<Config>(std::move(loaded));
+  auto directory = Directory::load(config.directory);
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&directory)) {
+    for (const ConfigError& e : *errors) report(e.to_string());
+    return std::nullopt;
+  }
+  return std::make_pair(std::move(config), std::get<std::shared_ptr<const Directory>>(directory));
+}
+
+class Daemon {
+ public:
+  Daemon(Config config, std::shared_ptr<const Directory> directory)
+      : config_(std::move(config)), directory_(std::move(directory)), signals_(io_) {}
+
+  int run() {
+    SpoolOptions spool_options;
+    spool_options.path = config_.spool.path;
+    spool_options.min_free_disk = config_.spool.min_free_disk;
+    spool_options.initial_state = config_.directory.initial_state;
+    auto spool = Spool::open(spool_options, io_.get_executor());
+    if (!spool) {
+      spdlog::critical("cannot open spool: {}", spool.status().to_string());
+      return 1;
+    }
+    spool_ = std::move(*spool);
+    dispatcher_ = std::make_unique<Dispatcher>(io_.get_executor(), *spool_, config_);
+    spool_->on_queued([this](const std::vector<std::string>& mailboxes) {
+      dispatcher_->notify(mailboxes);
+    });
+
+    SessionDeps deps;
+    deps.config = std::make_shared<const ServerConfig>(config_.server);
+    deps.spool = spool_.get();
+    deps.directory = [this] { return directory_; };
+    deps.stats = &intake_;
+    smtp_ = std::make_unique<SmtpServer>(io_, deps);
+    if (Status s = smtp_->listen(config_.server.listen); !s.is_ok()) {
+      spdlog::critical("{}", s.to_string());
+      return 1;
+    }
+
+    DaemonView view;
+    view.spool = spool_.get();
+    view.dispatcher = dispatcher_.get();
+    view.intake = &intake_;
+    view.config = [this]() -> const Config& { return config_; };
+    view.directory = [this] { return directory_; };
+    view.started = std::chrono::system_clock::now();
+    auto control = ControlServer::open(io_.get_executor(), config_.control, view);
+    if (!control) {
+      spdlog::critical("control socket: {}", control.status().to_string());
+      return 1;
+    }
+    control_ = std::move(*control);
+    if (config_.control.metrics_listen) {
+      auto metrics = MetricsServer::open(io_.get_executor(), *config_.control.metrics_listen, view);
+      if (!metrics) {
+        spdlog::critical("metrics: {}", metrics.status().to_string());
+        return 1;
+      }
+      metrics_ = std::move(*metrics);
+    }
+
+    signals_.add(SIGTERM);
+    signals_.add(SIGINT);
+    signals_.add(SIGHUP);
+    net::co_spawn(io_, handle_signals(), [](std::exception_ptr e) {
+      if (e) std::rethrow_exception(e);
+    });
+    dispatcher_->start();
+    smtp_->start();
+    control_->start();
+    if (metrics_) metrics_->start();
+    watchdog_ = std::make_unique<sd_notify::Watchdog>(io_.get_executor());
+    watchdog_->start();
+    std::string listening;
+    for (const Endpoint& e : smtp_->local_endpoints()) listening += " " + e.to_string();
+    spdlog::info("holdd ready: smtp{} control {} spool {} ({} queued)", listening,
+                 config_.control.socket, config_.spool.path, spool_->all_totals().size());
+    sd_notify::ready();
+
+    io_.run();
+    // io.run() returns once shutdown() has stopped every part; the spool's
+    // destructor then lets the writer finish what is queued (the last commit lands).
+    control_.reset();
+    metrics_.reset();
+    smtp_.reset();
+    dispatcher_.reset();
+    spool_.reset();
+    spdlog::info("holdd stopped");
+    return 0;
+  }
+
+ private:
+  net::awaitable<void> handle_signals() {
+    for (;;) {
+      auto [ec, signo] = co_await signals_.async_wait(net::as_tuple(net::use_awaitable));
+      if (ec) co_return;
+      if (signo == SIGHUP) {
+        reload();
+        continue;
+      }
+      spdlog::info("signal {}: shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+      co_await shutdown();
+      co_return;
+    }
+  }
+
+  // SPEC: stop accepting, finish or abort sessions cleanly (an unfinished DATA is
+  // never acknowledged), flush, exit 0.
+  net::awaitable<void> shutdown() {
+    sd_notify::stopping();
+    if (watchdog_) watchdog_->stop();
+    co_await smtp_->shutdown(config_.server.shutdown_grace);
+    co_await dispatcher_->stop();
+    control_->stop();
+    if (metrics_) metrics_->stop();
+    signals_.cancel();
+  }
+
+  void reload() {
+    sd_notify::reloading();
+    spdlog::info("SIGHUP: reloading {}", config_.path);
+    auto loaded = load_all(config_.path, [](const std::string& problem) {
+      spdlog::error("reload refused: {}", problem);
+    });
+    if (!loaded) {
+      spdlog::error("reload refused: the running configuration stays in force");
+      sd_notify::ready();
+      return;
+    }
+    auto& [config, directory] = *loaded;
+    if (config.spool.path != config_.spool.path || config.control.socket != config_.control.socket) {
+      spdlog::warn("reload: spool.path and control.socket changes take effect only after a restart");
+    }
+    std::vector<std::string> listen_old, listen_new;
+    for (const Endpoint& e : config_.server.listen) listen_old.push_back(e.to_string());
+    for (const Endpoint& e : config.server.listen) listen_new.push_back(e.to_string());
+    if (listen_old != listen_new) {
+      spdlog::warn("reload: server.listen changes take effect only after a restart");
+    }
+    // Keep what cannot change without a restart; take the rest.
+    config.spool = config_.spool;
+    config.control.socket = config_.control.socket;
+    config.server.listen = config_.server.listen;
+    config_ = std::move(config);
+    directory_ = std::move(directory);
+    smtp_->reconfigure(std::make_shared<const ServerConfig>(config_.server));
+    dispatcher_->reconfigure(config_);
+    spdlog::info("reload done: {} mailboxes, {} domains", directory_->mailboxes().size(),
+                 config_.directory.domains.size());
+    sd_notify::ready();
+  }
+
+  Config config_;
+  std::shared_ptr<const Directory> directory_;
+  net::io_context io_{1};
+  net::signal_set signals_;
+  IntakeStats intake_;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<SmtpServer> smtp_;
+  std::unique_ptr<ControlServer> control_;
+  std::unique_ptr<MetricsServer> metrics_;
+  std::unique_ptr<sd_notify::Watchdog> watchdog_;
+};
+
+}  // namespace
+
+int check_config(const std::string& config_path) {
+  auto loaded = load_all(config_path, [](const std::string& problem) {
+    std::fprintf(stderr, "%s\n", problem.c_str());
+  });
+  if (!loaded) return 1;
+  std::printf("%s: configuration OK (%zu mailboxes, %zu domains)\n", config_path.c_str(),
+              loaded->second->mailboxes().size(), loaded->first.directory.domains.size());
+  return 0;
+}
+
+int run_daemon(const std::string& config_path) {
+  auto loaded = load_all(config_path, [](const std::string& problem) {
+    spdlog::critical("{}", problem);
+  });
+  if (!loaded) return 1;
+  std::signal(SIGPIPE, SIG_IGN);
+  Daemon daemon(std::move(loaded->first), std::move(loaded->second));
+  return daemon.run();
+}
+
+}  // namespace holdd
