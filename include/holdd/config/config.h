@@ -7,22 +7,17 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
 #include "holdd/base/mailbox_state.h"
+#include "holdd/config/endpoint.h"  // Endpoint
 
 namespace holdd {
 
-// "0.0.0.0:25", "[::]:25", "127.0.0.1:2525", "localhost:25".
-struct Endpoint {
-  std::string host;  // without brackets
-  uint16_t port = 0;
-  std::string to_string() const;  // brackets around IPv6 literals
-};
-
 struct ServerConfig {
-  std::vector<Endpoint> listen;          // default 0.0.0.0:25 and [::]:25
+  std::vector<Endpoint> listen = {{"0.0.0.0", 25}, {"::", 25}};
   std::string hostname;                  // default: gethostname()
   uint64_t max_message_size = 50ull << 20;
   uint32_t max_recipients = 1000;
@@ -117,7 +112,11 @@ struct ConfigError {
   std::string file;
   std::string key;     // dotted: "server.max_message_size"; "" for a syntax error
   std::string reason;  // "expected a size such as \"50MiB\", got \"fifty\""
-  std::string to_string() const;  // "FILE: KEY: REASON" (or "FILE:LINE: REASON")
+  uint32_t line = 0;    // 1-based, when known (syntax errors, directory files)
+  uint32_t column = 0;  // 1-based, when known (syntax errors)
+  // "FILE: KEY: REASON"; "FILE:LINE:COL: REASON" for a syntax error; and
+  // "FILE:LINE: REASON" when the key already is "FILE:LINE" (directory files).
+  std::string to_string() const;
 };
 
 // Reads and validates the file at `path`. Returns the Config, or every problem

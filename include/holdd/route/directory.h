@@ -3,6 +3,7 @@
 // and the aliases (an alias may fan out to several mailboxes). It is immutable;
 // SIGHUP loads a new one and swaps the shared_ptr, so sessions in flight keep the
 // one they started with.
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -52,12 +53,21 @@ class Directory {
   const DirectoryConfig& config() const { return config_; }
 
  private:
+  // Lets resolve() look keys up by string_view without building a std::string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  using KeySet = std::unordered_set<std::string, KeyHash, std::equal_to<>>;
+
   explicit Directory(DirectoryConfig config) : config_(std::move(config)) {}
   DirectoryConfig config_;
-  std::unordered_set<std::string> domains_;
+  KeySet domains_;                      // lower-case
   std::vector<std::string> mailboxes_;  // canonical keys, in file order
-  std::unordered_set<std::string> listed_;
-  std::unordered_map<std::string, std::vector<std::string>> aliases_;  // key -> target keys
+  KeySet listed_;
+  // alias key -> the mailbox keys it finally reaches (nesting already followed,
+  // deduplicated, in file order), computed once at load so resolve() only looks up.
+  std::unordered_map<std::string, std::vector<std::string>, KeyHash, std::equal_to<>> aliases_;
 };
 
 }  // namespace holdd
