@@ -243,5 +243,36 @@ TEST_CASE("Address::is_address_literal and to_lower_ascii") {
   CHECK(to_lower_ascii("MiXeD.Example\xc3\x84") == "mixed.example\xc3\x84");  // non-ASCII untouched
 }
 
+TEST_CASE("parse_path: random input never breaks the invariants") {
+  // Deterministic pseudo-random paths from the characters that matter to the grammar.
+  const std::string_view alphabet = "<>@.:,\"\\[]a-Z09%! \t\xc3\xa4\x01#";
+  uint32_t seed = 12345;
+  auto next = [&seed] {
+    seed = seed * 1103515245u + 12345u;
+    return seed >> 16;
+  };
+  for (int n = 0; n < 20000; ++n) {
+    std::string text = "<";
+    size_t len = next() % 24;
+    for (size_t i = 0; i < len; ++i) text += alphabet[next() % alphabet.size()];
+    if (next() % 2) text += ">";
+    for (bool utf8 : {false, true}) {
+      CAPTURE(text);
+      PathParse p = parse_path(text, /*allow_null=*/true, utf8);
+      if (!p.ok()) {
+        CHECK_FALSE(p.address.has_value());
+        continue;
+      }
+      if (!p.address) continue;
+      // What parse_path accepts, parse_address reads back the same way.
+      std::optional<Address> again = parse_address(p.address->to_string());
+      REQUIRE(again.has_value());
+      CHECK(again->local == p.address->local);
+      CHECK(again->domain == p.address->domain);
+      CHECK(again->mailbox_key() == p.address->mailbox_key());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace holdd
