@@ -75,6 +75,7 @@ struct Loader {
   const std::string& file;
   std::filesystem::path base_dir;
   std::vector<ConfigError>& errors;
+  FileChecks checks;
 
   // Relative paths in holdd.toml are relative to the file's own directory, so a
   // config works the same whatever the daemon's working directory is.
@@ -88,7 +89,7 @@ struct Loader {
                 bool must_read) {
     if (!t.get_string(key, out, allow_empty)) return;
     out = resolve(out);
-    if (must_read && !out.empty()) {
+    if (must_read && checks == FileChecks::kCheck && !out.empty()) {
       std::string why = unreadable_reason(out);
       if (!why.empty()) t.error(key, "cannot read \"" + out + "\": " + why);
     }
@@ -335,7 +336,8 @@ std::string ConfigError::to_string() const {
 }
 
 std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view text,
-                                                            const std::string& path) {
+                                                            const std::string& path,
+                                                            FileChecks checks) {
   toml::table root;
   try {
     root = toml::parse(text, std::string_view{path});
@@ -348,13 +350,14 @@ std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view tex
   std::vector<ConfigError> errors;
   Config config;
   config.path = path;
-  Loader loader{path, directory_of(path), errors};
+  Loader loader{path, directory_of(path), errors, checks};
   loader.read(root, config);
   if (!errors.empty()) return errors;
   return config;
 }
 
-std::variant<Config, std::vector<ConfigError>> load_config(const std::string& path) {
+std::variant<Config, std::vector<ConfigError>> load_config(const std::string& path,
+                                                           FileChecks checks) {
   if (std::string why = unreadable_reason(path); !why.empty()) {
     return std::vector<ConfigError>{ConfigError{path, "", "cannot read: " + why}};
   }
@@ -364,7 +367,7 @@ std::variant<Config, std::vector<ConfigError>> load_config(const std::string& pa
   if (in.bad()) {
     return std::vector<ConfigError>{ConfigError{path, "", "cannot read: I/O error"}};
   }
-  return parse_config(text.str(), path);
+  return parse_config(text.str(), path, checks);
 }
 
 }  // namespace holdd

@@ -119,11 +119,21 @@ struct ConfigError {
   std::string to_string() const;
 };
 
+// Whether load_config checks that the files the config names (tls.certificate,
+// tls.private_key, upstream.*.ca_file) can be read. The daemon and --check-config
+// check; holdctl, which only wants control.socket and often runs as a user who
+// may not read the private key, skips the check.
+enum class FileChecks { kCheck, kSkip };
+
 // Reads and validates the file at `path`. Returns the Config, or every problem
-// found (not only the first), so --check-config can print them all.
-std::variant<Config, std::vector<ConfigError>> load_config(const std::string& path);
-// Same, from text already read (for tests); `path` is used in messages only.
+// found (not only the first), so --check-config can print them all. Relative
+// paths in the file are resolved against the file's directory.
+std::variant<Config, std::vector<ConfigError>> load_config(const std::string& path,
+                                                           FileChecks checks = FileChecks::kCheck);
+// Same, from text already read (for tests); `path` is used in messages and to
+// resolve relative paths.
 std::variant<Config, std::vector<ConfigError>> parse_config(std::string_view text,
-                                                            const std::string& path);
+                                                            const std::string& path,
+                                                            FileChecks checks = FileChecks::kCheck);
 
 }  // namespace holdd

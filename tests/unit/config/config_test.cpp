@@ -368,6 +368,19 @@ TEST_CASE("parse_config: a certificate without a key (or the reverse) is an erro
   CHECK(errors[0].key == "tls.certificate");
 }
 
+TEST_CASE("parse_config: FileChecks::kSkip reads file names without opening them") {
+  auto result = parse_config("[tls]\ncertificate = \"cert.pem\"\nprivate_key = \"/root/key.pem\"\n"
+                             "[upstream.old]\nhost = \"h\"\nca_file = \"/nonexistent/ca.pem\"\n",
+                             kFile, FileChecks::kSkip);
+  REQUIRE(std::holds_alternative<Config>(result));
+  const Config& c = std::get<Config>(result);
+  CHECK(c.tls.certificate == "/etc/holdd/cert.pem");
+  CHECK(c.upstream_old->ca_file == "/nonexistent/ca.pem");
+  // The pairing rule is not about files, so it still applies.
+  CHECK(std::holds_alternative<std::vector<ConfigError>>(
+      parse_config("[tls]\ncertificate = \"cert.pem\"\n", kFile, FileChecks::kSkip)));
+}
+
 TEST_CASE("parse_config: a directory is not a readable certificate") {
   TempDir dir;
   std::string d = dir.path.string();
