@@ -81,6 +81,11 @@ bool is_safe_for_command(std::string_view s) {
   return s.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
+// EOF or reset (Status::temporary from io_failure), not a timeout or a garbage reply.
+bool is_connection_loss(const Status& s) {
+  return s.code() == Status::Code::kTemporary;
+}
+
 DeliveryResult deferred(std::string reason, int code = 0) {
   return {DeliveryResult::Outcome::kDeferred, code, std::move(reason)};
 }
@@ -90,6 +95,14 @@ DeliveryResult verdict(const SmtpReply& reply) {
   DeliveryResult r{DeliveryResult::Outcome::kDeferred, reply.code, reply.to_string()};
   if (reply.klass() == 2) r.outcome = DeliveryResult::Outcome::kAccepted;
   if (reply.klass() == 5) r.outcome = DeliveryResult::Outcome::kRejected;
+  return r;
+}
+
+// The verdict on a reply that refused the transaction before its content.
+DeliveryResult refusal_result(const SmtpReply& reply) {
+  DeliveryResult r = verdict(reply);
+  // A 2xx cannot refuse anything; never let it count as delivered.
+  if (r.outcome == DeliveryResult::Outcome::kAccepted) r.outcome = DeliveryResult::Outcome::kDeferred;
   return r;
 }
 
@@ -172,12 +185,13 @@ struct UpstreamClient::Impl {
 
   // Protocol I/O. Errors are Status values whose message is the delivery's reason.
   net::awaitable<Status> write(std::string_view data, std::string_view what);
-  net::awaitable<Status> write_unbounded(std::string_view data);
+  net::awaitable<Status> write_unbounded(std::string_view data, std::string_view what);
   net::awaitable<Result<SmtpReply>> read_reply(std::string_view what, Clock::duration limit);
   net::awaitable<Result<SmtpReply>> read_reply_unbounded(std::string_view what);
   net::awaitable<Result<std::string>> read_line(std::string_view what);
   net::awaitable<Result<SmtpReply>> command(const std::string& line, std::string_view what);
-  Status io_failure(const ErrorCode& ec, std::string_view what) const;
+  // `during` completes "lost connection to HOST", e.g. " while sending DATA".
+  Status io_failure(const ErrorCode& ec, const std::string& during) const;
   DeliveryResult fail(const Status& s);
   DeliveryResult refused(const SmtpReply& reply, std::string_view what);
 
@@ -191,6 +205,9 @@ struct UpstreamClient::Impl {
   std::string input;                    // received, not yet parsed
   EhloCapabilities caps;
   bool open = false;  // connected, greeted, and between transactions
+  // The last transaction failed because the connection was gone (EOF, reset, 421)
+  // before MAIL was answered, i.e. before the upstream saw anything of it.
+  bool stale = false;
   Clock::time_point last_used{};
 };
 
@@ -199,13 +216,26 @@ struct UpstreamClient::Impl {
 
 net::awaitable<DeliveryResult> UpstreamClient::Impl::deliver(const OutgoingMessage& msg) {
   last_used = Clock::now();
+  const bool reused = open;
   if (!open) {
     if (std::optional<DeliveryResult> failure = co_await connect()) {
       last_used = Clock::now();
       co_return std::move(*failure);
     }
   }
+  stale = false;
   DeliveryResult result = co_await transact(msg);
+  if (reused && stale) {
+    // The upstream dropped the idle connection (its own timeout) before MAIL was
+    // answered, so nothing of this message reached it: that is no reason to wait
+    // for a retry. Reconnect once.
+    spdlog::debug("{}: reused connection was closed by the upstream; reconnecting", log_prefix);
+    if (std::optional<DeliveryResult> failure = co_await connect()) {
+      last_used = Clock::now();
+      co_return std::move(*failure);
+    }
+    result = co_await transact(msg);
+  }
   last_used = Clock::now();
   co_return result;
 }
@@ -230,34 +260,48 @@ net::awaitable<DeliveryResult> UpstreamClient::Impl::transact(const OutgoingMess
   SmtpReply mail_reply, rcpt_reply, data_reply;
   if (caps.pipelining) {
     // RFC 2920 3.1: MAIL, RCPT and DATA in one write, replies read in order. Each
-    // reply is read even after a failure, to keep the stream in step.
+    // reply is read even after a refusal, to keep the stream in step.
     spdlog::debug("{} <- {} | {} | DATA", log_prefix, mail, rcpt);
     if (Status s = co_await write(mail + "\r\n" + rcpt + "\r\nDATA\r\n", "MAIL"); !s.is_ok()) {
+      stale = is_connection_loss(s);
       co_return fail(s);
     }
-    Result<SmtpReply> r = co_await read_reply("MAIL", cfg.command_timeout);
-    if (!r) co_return fail(r.status());
-    mail_reply = std::move(*r);
-    r = co_await read_reply("RCPT", cfg.command_timeout);
-    if (!r) co_return fail(r.status());
-    rcpt_reply = std::move(*r);
-    r = co_await read_reply("DATA", cfg.command_timeout);
-    if (!r) co_return fail(r.status());
-    data_reply = std::move(*r);
-    const SmtpReply* failure = !mail_reply.is_positive()   ? &mail_reply
-                               : !rcpt_reply.is_positive() ? &rcpt_reply
-                                                           : nullptr;
-    if (failure != nullptr && data_reply.code == 354) {
+    const std::string_view steps[] = {"MAIL", "RCPT", "DATA"};
+    SmtpReply* const replies[] = {&mail_reply, &rcpt_reply, &data_reply};
+    const SmtpReply* refusal = nullptr;  // the first one decides the outcome
+    for (int i = 0; i < 3; ++i) {
+      Result<SmtpReply> r = co_await read_reply(steps[i], cfg.command_timeout);
+      if (!r) {
+        if (i == 0) stale = is_connection_loss(r.status());
+        if (refusal == nullptr) co_return fail(r.status());
+        // Refused already: the upstream hanging up afterwards changes nothing.
+        close();
+        co_return refusal_result(*refusal);
+      }
+      *replies[i] = std::move(*r);
+      if (i < 2 && !replies[i]->is_positive() && refusal == nullptr) refusal = replies[i];
+      if (replies[i]->code == 421) {
+        // RFC 5321 3.8: the upstream is closing; no further replies will come.
+        if (i == 0) stale = true;
+        close();
+        co_return refusal_result(refusal != nullptr ? *refusal : *replies[i]);
+      }
+    }
+    if (refusal != nullptr && data_reply.code == 354) {
       // A server that accepted DATA without a valid transaction gets an empty
       // message ended at once (RFC 2920 3.1); its reply does not matter.
       if (Status s = co_await write(".\r\n", "end of data"); !s.is_ok()) co_return fail(s);
       Result<SmtpReply> ignored = co_await read_reply("end of data", cfg.command_timeout);
       if (!ignored) co_return fail(ignored.status());
     }
-    if (failure != nullptr) co_return co_await abort_transaction(*failure);
+    if (refusal != nullptr) co_return co_await abort_transaction(*refusal);
   } else {
     Result<SmtpReply> r = co_await command(mail, "MAIL");
-    if (!r) co_return fail(r.status());
+    if (!r) {
+      stale = is_connection_loss(r.status());
+      co_return fail(r.status());
+    }
+    if (r->code == 421) stale = true;
     if (!r->is_positive()) co_return co_await abort_transaction(*r);
     r = co_await command(rcpt, "RCPT");
     if (!r) co_return fail(r.status());
@@ -337,11 +381,7 @@ std::string UpstreamClient::Impl::rcpt_command(const OutgoingMessage& msg) const
 // A transaction refused before the content: RSET so the connection can carry the
 // next one, unless the upstream is no longer in a clean state.
 net::awaitable<DeliveryResult> UpstreamClient::Impl::abort_transaction(const SmtpReply& failure) {
-  DeliveryResult result = verdict(failure);
-  if (result.outcome == DeliveryResult::Outcome::kAccepted) {
-    // Not a failure reply; cannot happen, but never report a 2xx as delivered here.
-    result.outcome = DeliveryResult::Outcome::kDeferred;
-  }
+  const DeliveryResult result = refusal_result(failure);
   if (failure.code == 421) {
     // 421: the upstream is closing the connection (RFC 5321 3.8).
     close();
@@ -374,7 +414,7 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect() {
   if (failure && handshake_failed && cfg.tls == UpstreamTls::kOpportunistic) {
     // A failed handshake leaves the connection unusable, but opportunistic TLS
     // (RFC 7435) must not cost the delivery: start over in plain text.
-    spdlog::info("{}: {}; retrying without TLS", log_prefix, failure->reply);
+    spdlog::info("{}: opportunistic TLS failed; retrying without TLS", log_prefix);
     failure = co_await connect_once(false, handshake_failed);
   }
   co_return failure;
@@ -386,10 +426,7 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect_once
   std::optional<Status> connected = co_await within(cfg.connect_timeout, resolve_and_connect());
   if (!connected) connected = Status::timeout("connect to " + peer + ": timed out after " +
                                               seconds_text(cfg.connect_timeout));
-  if (!connected->is_ok()) {
-    spdlog::info("{}: {}", log_prefix, connected->message());
-    co_return fail(*connected);
-  }
+  if (!connected->is_ok()) co_return fail(*connected);
   spdlog::debug("{}: connected", log_prefix);
 
   Result<SmtpReply> greeting = co_await read_reply("greeting", cfg.command_timeout);
@@ -474,7 +511,6 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::starttls(
   }
   if (Status s = co_await handshake(); !s.is_ok()) {
     handshake_failed = true;
-    spdlog::info("{}: {}", log_prefix, s.message());
     co_return fail(s);
   }
   // RFC 3207 4.2: forget what was learned before TLS and ask again.
@@ -550,16 +586,16 @@ net::awaitable<Result<SmtpReply>> UpstreamClient::Impl::command(const std::strin
 }
 
 net::awaitable<Status> UpstreamClient::Impl::write(std::string_view data, std::string_view what) {
-  std::optional<Status> s = co_await within(cfg.command_timeout, write_unbounded(data));
+  std::optional<Status> s = co_await within(cfg.command_timeout, write_unbounded(data, what));
   if (!s) co_return Status::timeout("timeout sending " + std::string(what) + " to " + peer);
-  if (!s->is_ok()) co_return Status::temporary(s->message() + " while sending " + std::string(what));
   co_return *s;
 }
 
-net::awaitable<Status> UpstreamClient::Impl::write_unbounded(std::string_view data) {
+net::awaitable<Status> UpstreamClient::Impl::write_unbounded(std::string_view data,
+                                                             std::string_view what) {
   auto [ec, n] = co_await transport.write(net::buffer(data.data(), data.size()));
   (void)n;
-  if (ec) co_return io_failure(ec, "");
+  if (ec) co_return io_failure(ec, " while sending " + std::string(what));
   co_return Status::ok();
 }
 
@@ -608,18 +644,17 @@ net::awaitable<Result<std::string>> UpstreamClient::Impl::read_line(std::string_
                                 ": reply line longer than 4096 bytes");
     }
     auto [ec, n] = co_await transport.read_some(net::buffer(buf));
-    if (ec) co_return io_failure(ec, what);
+    if (ec) {
+      co_return io_failure(ec, what == "greeting" ? std::string(" while waiting for greeting")
+                                                  : " while waiting for reply to " + std::string(what));
+    }
     input.append(buf.data(), n);
   }
 }
 
-Status UpstreamClient::Impl::io_failure(const ErrorCode& ec, std::string_view what) const {
+Status UpstreamClient::Impl::io_failure(const ErrorCode& ec, const std::string& during) const {
   const bool eof = ec == net::error::eof || ec == ssl::error::stream_truncated;
-  std::string text = eof ? "connection closed by " + peer : "lost connection to " + peer;
-  if (!what.empty()) {
-    text += what == "greeting" ? " while waiting for greeting"
-                               : " while waiting for reply to " + std::string(what);
-  }
+  std::string text = (eof ? "connection closed by " : "lost connection to ") + peer + during;
   if (!eof) text += ": " + ec.message();
   if (ec == net::error::operation_aborted) return Status::cancelled(text);
   return Status::temporary(text);
@@ -627,6 +662,7 @@ Status UpstreamClient::Impl::io_failure(const ErrorCode& ec, std::string_view wh
 
 // I/O trouble: the connection is in an unknown state, close it and retry later.
 DeliveryResult UpstreamClient::Impl::fail(const Status& s) {
+  spdlog::info("{}: {}", log_prefix, s.message());
   close();
   return deferred(s.message());
 }
@@ -649,7 +685,7 @@ net::awaitable<void> UpstreamClient::Impl::quit() {
   open = false;
   auto say_quit = [this]() -> net::awaitable<Status> {
     spdlog::debug("{} <- QUIT", log_prefix);
-    if (Status s = co_await write_unbounded("QUIT\r\n"); !s.is_ok()) co_return s;
+    if (Status s = co_await write_unbounded("QUIT\r\n", "QUIT"); !s.is_ok()) co_return s;
     Result<SmtpReply> reply = co_await read_reply_unbounded("QUIT");
     if (reply.ok()) spdlog::debug("{} -> {}", log_prefix, reply->to_string());
     co_return reply.ok() ? Status::ok() : reply.status();

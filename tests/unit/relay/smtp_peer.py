@@ -62,6 +62,9 @@ def main():
     p.add_argument("--smtputf8", action="store_true")
     p.add_argument("--cert")
     p.add_argument("--key")
+    p.add_argument("--broken-tls", action="store_true",
+                   help="offer STARTTLS but allow only TLS 1.1, which the client refuses")
+    p.add_argument("--timeout", type=float, default=300, help="idle timeout, seconds")
     p.add_argument("--rcpt-reply", default="")
     p.add_argument("--data-reply", default="")
     args = p.parse_args()
@@ -71,11 +74,15 @@ def main():
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(args.cert, args.key)
+        if args.broken_tls:
+            tls.minimum_version = ssl.TLSVersion.TLSv1
+            tls.maximum_version = ssl.TLSVersion.TLSv1_1
     cls = LMTP if args.lmtp else SMTP
 
     def factory():
         return cls(handler, data_size_limit=args.size, enable_SMTPUTF8=args.smtputf8,
-                   decode_data=False, tls_context=tls, hostname="peer.test")
+                   decode_data=False, tls_context=tls, hostname="peer.test",
+                   timeout=args.timeout)
 
     loop = asyncio.new_event_loop()
     server = loop.run_until_complete(loop.create_server(factory, "127.0.0.1", args.port))

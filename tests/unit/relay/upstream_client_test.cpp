@@ -28,6 +28,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <nlohmann/json.hpp>
@@ -580,6 +582,87 @@ TEST_CASE("UpstreamClient: STARTTLS with a verified certificate, opportunistic a
     CHECK(deliver_once(cfg, message("a\r\n")).accepted());
     REQUIRE(peer->messages() == 1);
     CHECK(peer->envelope(1)["tls"] == false);
+  }
+}
+
+TEST_CASE("UpstreamClient: opportunistic TLS that fails the handshake falls back to plain text") {
+  TestCertificate tls;
+  auto peer = Peer::aiosmtpd({"--cert", tls.cert.string(), "--key", tls.key.string(), "--broken-tls"});
+  const DeliveryResult r = deliver_once(config_for(peer->port()), message(kTrickyContent));
+  CHECK(r.outcome == Outcome::kAccepted);
+  REQUIRE(peer->messages() == 1);
+  CHECK(peer->envelope(1)["tls"] == false);
+  CHECK(peer->content(1) == kTrickyContent);
+
+  UpstreamConfig required = config_for(peer->port());
+  required.tls = UpstreamTls::kRequired;
+  required.ca_file = tls.cert.string();
+  const DeliveryResult never_plain = deliver_once(required, message("a\r\n"));
+  CHECK(never_plain.outcome == Outcome::kDeferred);
+  CHECK(never_plain.reply.find("TLS handshake") != std::string::npos);
+  CHECK(peer->messages() == 1);
+}
+
+// Sleeps without blocking the io_context.
+net::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  net::steady_timer timer(co_await net::this_coro::executor, d);
+  co_await timer.async_wait(net::use_awaitable);
+}
+
+TEST_CASE("UpstreamClient: a reused connection the upstream closed while idle is replaced, not deferred") {
+  auto peer = Peer::aiosmtpd({"--timeout", "0.5"});
+  const std::string content = "a\r\n";
+  const auto [a, b] = run([&](net::any_io_executor ex)
+                              -> net::awaitable<std::pair<DeliveryResult, DeliveryResult>> {
+    UpstreamClient client(ex, config_for(peer->port()), "holdd.test");
+    DeliveryResult first = co_await client.deliver(message(content));
+    co_await sleep_for(1500ms);  // the upstream's idle timeout closes the connection
+    DeliveryResult second = co_await client.deliver(message(content));
+    co_await client.quit();
+    co_return std::make_pair(first, second);
+  });
+  CHECK(a.accepted());
+  CHECK(b.accepted());
+  REQUIRE(peer->messages() == 2);
+  CHECK(peer->envelope(1)["client_port"] != peer->envelope(2)["client_port"]);
+}
+
+TEST_CASE("UpstreamClient: no reply to DATA within command_timeout is deferred") {
+  auto peer = Peer::smtp_sink({"-p", "-w", "3"});  // not pipelined: DATA's own reply is late
+  UpstreamConfig cfg = config_for(peer->port());
+  cfg.command_timeout = 1s;
+  const DeliveryResult r = deliver_once(cfg, message("a\r\n"));
+  CHECK(r.outcome == Outcome::kDeferred);
+  CHECK(r.reply == "timeout waiting for reply to DATA from 127.0.0.1:" + std::to_string(peer->port()));
+}
+
+TEST_CASE("UpstreamClient: the upstream hanging up mid-transaction is deferred and closes") {
+  struct Case {
+    std::vector<std::string> sink_options;
+    int code;
+    std::string reply_start;
+  };
+  const Case cases[] = {
+      {{"-q", "RCPT"}, 0, "connection closed by 127.0.0.1:"},  // no reply at all
+      {{"-Q", "RCPT"}, 421, "421 "},                           // 421, then gone
+      {{"-q", "."}, 0, "connection closed by 127.0.0.1:"},     // after the content
+      {{"-p", "-Q", "RCPT"}, 421, "421 "},                     // likewise, not pipelined
+      {{"-p", "-q", "DATA"}, 0, "connection closed by 127.0.0.1:"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.sink_options.back());
+    auto peer = Peer::smtp_sink(c.sink_options);
+    const std::string content = "a\r\n";
+    const auto [r, open] =
+        run([&](net::any_io_executor ex) -> net::awaitable<std::pair<DeliveryResult, bool>> {
+          UpstreamClient client(ex, config_for(peer->port()), "holdd.test");
+          DeliveryResult result = co_await client.deliver(message(content));
+          co_return std::make_pair(result, client.is_open());
+        });
+    CHECK(r.outcome == Outcome::kDeferred);
+    CHECK(r.code == c.code);
+    CHECK(r.reply.rfind(c.reply_start, 0) == 0);
+    CHECK(!open);
   }
 }
 
