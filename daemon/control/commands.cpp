@@ -1,0 +1,519 @@
+#include "holdd/control/commands.h"
+
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "holdd/base/clock.h"
+#include "holdd/base/maillog.h"
+#include "holdd/control/health_check.h"
+#include "holdd/control/protocol.h"
+#include "holdd/control/snapshot.h"
+#include "holdd/route/address.h"
+
+namespace holdd {
+
+using json = nlohmann::json;
+
+namespace {
+
+// `release --wait` without a limit: long enough to mean "until done" without
+// overflowing the dispatcher's time arithmetic.
+constexpr std::chrono::seconds kWaitForever{10LL * 365 * 24 * 3600};
+
+json time_or_null(int64_t us) { return us > 0 ? json(format_rfc3339_micros(us)) : json(nullptr); }
+
+json age_or_null(int64_t now_us, int64_t us) {
+  if (us <= 0) return nullptr;
+  return us >= now_us ? 0 : (now_us - us) / 1000000;
+}
+
+std::string upstream_target(const std::optional<UpstreamConfig>& u) {
+  if (!u) return "";
+  return Endpoint{u->host, u->port}.to_string();
+}
+
+// ---- arguments ----
+
+const json& args_of(const json& request) {
+  static const json kEmpty = json::object();
+  auto it = request.find("args");
+  return it != request.end() && it->is_object() ? *it : kEmpty;
+}
+
+Result<std::vector<std::string>> string_list(const json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end() || !it->is_array()) {
+    return Status::invalid(std::string("malformed request: \"") + key + "\" must be a list of strings");
+  }
+  std::vector<std::string> out;
+  out.reserve(it->size());
+  for (const json& v : *it) {
+    if (!v.is_string()) {
+      return Status::invalid(std::string("malformed request: \"") + key + "\" must be a list of strings");
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+Result<std::string> string_arg(const json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
+    return Status::invalid(std::string("malformed request: \"") + key + "\" must be a string");
+  }
+  return it->get<std::string>();
+}
+
+bool bool_arg(const json& args, const char* key) {
+  auto it = args.find(key);
+  return it != args.end() && it->is_boolean() && it->get<bool>();
+}
+
+// A non-negative number, or nullopt when absent or not a number.
+std::optional<double> number_arg(const json& args, const char* key) {
+  auto it = args.find(key);
+  if (it == args.end() || !it->is_number()) return std::nullopt;
+  double v = it->get<double>();
+  if (v < 0) return std::nullopt;
+  return v;
+}
+
+// ---- mailbox names ----
+
+// Why the directory refuses `name`, in words that tell the operator what to do.
+std::string refusal(const Directory& d, const std::string& name, Resolution::Verdict verdict) {
+  switch (verdict) {
+    case Resolution::Verdict::kNotOurDomain: {
+      std::string domains;
+      for (const std::string& dom : d.config().domains) domains += (domains.empty() ? "" : ", ") + dom;
+      return name + ": not one of our domains ([directory] domains = " +
+             (domains.empty() ? "none" : domains) + ")";
+    }
+    case Resolution::Verdict::kRoutingRefused:
+      return name + ": not a mailbox (routing characters or an address literal)";
+    case Resolution::Verdict::kUnknownMailbox:
+    default: {
+      const std::string& file = d.config().mailboxes;
+      return "unknown mailbox: " + name + " (" +
+             (file.empty() ? std::string("no [directory] mailboxes file is configured")
+                           : "not listed in " + file) +
+             "; use [directory] recipients = \"any\" to accept any)";
+    }
+  }
+}
+
+// Resolves every name like a RCPT TO (aliases expand); refuses the whole batch,
+// naming every refused name, if any is refused. Deduplicated, in the given order.
+Result<std::vector<std::string>> resolve_batch(const Directory& d, const std::vector<std::string>& names) {
+  if (names.empty()) return Status::invalid("no mailbox given");
+  std::vector<std::string> mailboxes;
+  std::unordered_set<std::string> seen;
+  std::vector<std::string> refused;
+  for (const std::string& name : names) {
+    if (!parse_address(name)) {
+      refused.push_back("not an address: \"" + name + "\" (expected local@domain)");
+      continue;
+    }
+    Resolution r = d.resolve(std::string_view(name));
+    if (r.verdict != Resolution::Verdict::kAccept || r.mailboxes.empty()) {
+      refused.push_back(refusal(d, name, r.verdict));
+      continue;
+    }
+    for (std::string& m : r.mailboxes) {
+      if (seen.insert(m).second) mailboxes.push_back(std::move(m));
+    }
+  }
+  if (refused.empty()) return mailboxes;
+  std::string message = refused.front();
+  if (refused.size() > 1) {
+    message = std::to_string(refused.size()) + " names refused: ";
+    for (size_t i = 0; i < refused.size(); ++i) message += (i > 0 ? "; " : "") + refused[i];
+  }
+  if (names.size() > 1) message += " (nothing changed)";
+  return Status::not_found(std::move(message));
+}
+
+// show/queue name one mailbox; an alias fanning out to several is ambiguous.
+Result<std::string> resolve_one(const Directory& d, const std::string& name) {
+  Result<std::vector<std::string>> r = resolve_batch(d, {name});
+  if (!r) return r.status();
+  if (r->size() > 1) {
+    std::string targets;
+    for (const std::string& m : *r) targets += (targets.empty() ? "" : ", ") + m;
+    return Status::invalid(name + " is an alias of several mailboxes (" + targets + "); name one");
+  }
+  return r->front();
+}
+
+// ---- JSON shapes ----
+
+json message_json(const QueueEntry& e) {
+  return json{{"id", e.id},
+              {"mailbox", e.mailbox},
+              {"sender", e.sender},
+              {"size", e.size},
+              {"arrival", time_or_null(e.arrival_us)}};
+}
+
+json entry_json(const QueueEntry& e) {
+  return json{{"id", e.id},
+              {"seq", e.seq},
+              {"arrival", time_or_null(e.arrival_us)},
+              {"sender", e.sender},
+              {"recipient", e.recipient.rcpt.empty() ? e.mailbox : e.recipient.rcpt},
+              {"size", e.size},
+              {"attempts", e.attempts},
+              {"last_attempt", time_or_null(e.last_attempt_us)},
+              {"next_attempt", time_or_null(e.next_attempt_us)},
+              {"last_error", e.last_error},
+              {"parked", e.parked}};
+}
+
+class Handler {
+ public:
+  Handler(const DaemonView& view, const ControlPeer& peer) : view_(view), by_(peer.by()) {}
+
+  net::awaitable<Result<json>> run(const std::string& command, const json& args) {
+    if (command == "status") co_return status();
+    if (command == "list") co_return list(args);
+    if (command == "show") co_return show(args);
+    if (command == "queue") co_return queue(args);
+    if (command == "check") co_return check(args);
+    if (command == "lock") co_return co_await lock(args);
+    if (command == "release") co_return co_await release(args);
+    if (command == "revert") co_return co_await change(args, MailboxState::kOld);
+    if (command == "retry") co_return co_await retry(args);
+    if (command == "drop") co_return co_await drop(args);
+    if (command == "pause" || command == "resume") co_return pause(command == "pause");
+    co_return Status::invalid("unknown command \"" + command + "\"");
+  }
+
+ private:
+  Spool& spool() { return *view_.spool; }
+  Dispatcher& dispatcher() { return *view_.dispatcher; }
+
+  Result<json> status() {
+    DaemonSnapshot s = take_snapshot(view_);
+    const int64_t old_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)];
+    const int64_t new_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kNew)];
+    return json{
+        {"mailboxes",
+         {{"old", s.mailboxes_in(MailboxState::kOld)},
+          {"held", s.mailboxes_in(MailboxState::kHeld)},
+          {"migrated", s.mailboxes_in(MailboxState::kMigrated)}}},
+        {"queued", {{"messages", s.queued.messages}, {"bytes", s.queued.bytes}}},
+        {"held",
+         {{"messages", s.held.messages},
+          {"bytes", s.held.bytes},
+          {"oldest_age_seconds", s.held.messages > 0 ? age_or_null(s.now_us, s.held.oldest_arrival_us)
+                                                     : json(nullptr)}}},
+        {"parked", s.parked},
+        {"deferred", s.deferred},
+        {"late", s.late},
+        {"in_flight", s.in_flight},
+        {"paused", s.paused},
+        {"delivered", {{"old", s.relay.delivered_old}, {"new", s.relay.delivered_new}}},
+        {"failures", {{"deferred", s.relay.deferred}, {"parked", s.relay.parked}}},
+        {"last_relay", {{"old", time_or_null(old_us)}, {"new", time_or_null(new_us)}}},
+        {"last_relay_age_seconds", {{"old", age_or_null(s.now_us, old_us)}, {"new", age_or_null(s.now_us, new_us)}}},
+        {"accepted", {{"messages", s.intake.messages_accepted}, {"bytes", s.intake.bytes_accepted}}},
+        {"connections_open", s.intake.connections_open},
+        {"uptime_seconds", s.age_seconds(s.started_us)},
+        {"disk_free", s.spool.disk_free},
+        {"min_free_disk", s.min_free_disk},
+        {"warn_after_seconds", s.warn_after.count()},
+    };
+  }
+
+  Result<json> list(const json& args) {
+    std::optional<MailboxState> only;
+    if (auto it = args.find("state"); it != args.end() && !it->is_null()) {
+      if (it->is_string()) only = parse_mailbox_state(it->get<std::string>());
+      if (!only) return Status::invalid("state must be one of old, held, migrated");
+    }
+    const int64_t now = now_unix_micros();
+    std::map<std::string, QueueTotals> totals = spool().all_totals();
+    json rows = json::array();
+    for (const auto& [key, record] : known_mailboxes(view_)) {
+      if (only && record.state != *only) continue;
+      auto t = totals.find(key);
+      const QueueTotals q = t != totals.end() ? t->second : QueueTotals{};
+      rows.push_back(json{{"mailbox", key},
+                          {"state", std::string(to_string(record.state))},
+                          {"queued", q.messages},
+                          {"bytes", q.bytes},
+                          {"parked", q.parked},
+                          {"oldest_age_seconds", q.messages > 0 ? age_or_null(now, q.oldest_arrival_us) : json(nullptr)}});
+    }
+    return json{{"mailboxes", std::move(rows)}};
+  }
+
+  Result<json> show(const json& args) {
+    Result<std::string> name = string_arg(args, "mailbox");
+    if (!name) return name.status();
+    Result<std::string> key = resolve_one(*view_.directory(), *name);
+    if (!key) return key.status();
+    const int64_t now = now_unix_micros();
+    MailboxRecord r = spool().mailbox(*key);
+    QueueTotals q = spool().totals(*key);
+    MailboxActivity a = dispatcher().activity(*key);
+    json history = json::array();
+    for (const StateChange& c : r.history) {
+      history.push_back(json{{"at", time_or_null(c.at_us)},
+                             {"from", std::string(to_string(c.from))},
+                             {"to", std::string(to_string(c.to))},
+                             {"by", c.by}});
+    }
+    json result{{"mailbox", *key},
+                {"state", std::string(to_string(r.state))},
+                {"history", std::move(history)},
+                {"queued", q.messages},
+                {"bytes", q.bytes},
+                {"parked", q.parked},
+                {"oldest_age_seconds", q.messages > 0 ? age_or_null(now, q.oldest_arrival_us) : json(nullptr)},
+                {"in_flight", a.in_flight},
+                {"next_attempt", q.messages > 0 && r.state != MailboxState::kHeld
+                                     ? time_or_null(a.next_attempt_us) : json(nullptr)},
+                {"deliverable_since", time_or_null(r.deliverable_since_us)},
+                {"last_delivery", nullptr},
+                {"last_error", nullptr},
+                {"delivered", r.delivered},
+                {"parked_ever", r.parked}};
+    if (r.last_delivery_us > 0) {
+      result["last_delivery"] = json{{"at", time_or_null(r.last_delivery_us)}, {"reply", r.last_delivery}};
+    }
+    if (r.last_error_us > 0) {
+      result["last_error"] = json{{"at", time_or_null(r.last_error_us)}, {"error", r.last_error}};
+    }
+    if (*key != *name) result["resolved_from"] = *name;
+    return result;
+  }
+
+  Result<json> queue(const json& args) {
+    Result<std::string> name = string_arg(args, "mailbox");
+    if (!name) return name.status();
+    Result<std::string> key = resolve_one(*view_.directory(), *name);
+    if (!key) return key.status();
+    json messages = json::array();
+    for (const QueueEntry& e : spool().queue(*key)) messages.push_back(entry_json(e));
+    return json{{"mailbox", *key},
+                {"state", std::string(to_string(spool().mailbox(*key).state))},
+                {"messages", std::move(messages)}};
+  }
+
+  Result<json> check(const json& args) {
+    HealthThresholds t;
+    if (auto v = number_arg(args, "warn_age_seconds")) t.warn_age = std::chrono::seconds(static_cast<int64_t>(*v));
+    if (auto v = number_arg(args, "crit_age_seconds")) t.crit_age = std::chrono::seconds(static_cast<int64_t>(*v));
+    if (auto v = number_arg(args, "old_quiet_seconds")) t.old_quiet = std::chrono::seconds(static_cast<int64_t>(*v));
+    HealthReport report = evaluate_health(take_snapshot(view_), t);
+    return json{{"code", report.code}, {"line", report.line}};
+  }
+
+  // Sets `to` on the named mailboxes in one transaction, logs each change and
+  // wakes the dispatcher. The result lists what changed and what already was `to`.
+  net::awaitable<Result<json>> set_state(const std::vector<std::string>& mailboxes, MailboxState to) {
+    Result<std::vector<StateTransition>> transitions = co_await spool().set_state(mailboxes, to, by_);
+    if (!transitions) {
+      co_return Status(Status::io_error("could not record the change, nothing changed: " +
+                                        transitions.status().message()));
+    }
+    json changed = json::array(), unchanged = json::array();
+    for (const StateTransition& t : *transitions) {
+      if (t.changed()) {
+        maillog::state_changed(t.mailbox, t.from, t.to, by_);
+        changed.push_back(t.mailbox);
+      } else {
+        unchanged.push_back(t.mailbox);
+      }
+    }
+    dispatcher().notify(mailboxes);
+    spdlog::info("control: {} set {} on {} mailbox(es), {} changed", by_, to_string(to),
+                 mailboxes.size(), changed.size());
+    co_return json{{"changed", std::move(changed)},
+                   {"unchanged", std::move(unchanged)},
+                   {"state", std::string(to_string(to))}};
+  }
+
+  net::awaitable<Result<json>> change(const json& args, MailboxState to) {
+    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
+    if (!names) co_return names.status();
+    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
+    if (!mailboxes) co_return mailboxes.status();
+    co_return co_await set_state(*mailboxes, to);
+  }
+
+  net::awaitable<Result<json>> lock(const json& args) {
+    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
+    if (!names) co_return names.status();
+    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
+    if (!mailboxes) co_return mailboxes.status();
+    Result<json> result = co_await set_state(*mailboxes, MailboxState::kHeld);
+    if (!result) co_return result;
+    // SPEC: lock returns only when no relay is in flight for these mailboxes, so
+    // the operator may start copying the mailbox as soon as it returns.
+    co_await dispatcher().quiesce(*mailboxes);
+    co_return result;
+  }
+
+  net::awaitable<Result<json>> release(const json& args) {
+    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
+    if (!names) co_return names.status();
+    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
+    if (!mailboxes) co_return mailboxes.status();
+    const std::string target = upstream_target(view_.config().upstream_new);
+
+    if (bool_arg(args, "dry_run")) co_return dry_run(*mailboxes, target);
+
+    uint64_t messages = 0, bytes = 0;
+    for (const std::string& m : *mailboxes) {
+      QueueTotals t = spool().totals(m);
+      messages += t.messages;
+      bytes += t.bytes;
+    }
+    Result<json> result = co_await set_state(*mailboxes, MailboxState::kMigrated);
+    if (!result) co_return result;
+    (*result)["replay"] = json{{"messages", messages}, {"bytes", bytes}};
+    (*result)["target"] = target.empty() ? json(nullptr) : json(target);
+    if (target.empty()) {
+      (*result)["warning"] = "no [upstream.new] is configured: the mail stays queued";
+    }
+    const double rate = number_arg(args, "rate").value_or(0);
+    if (rate > 0) dispatcher().limit_rate(*mailboxes, rate);
+    if (bool_arg(args, "wait")) {
+      const double limit = number_arg(args, "wait_seconds").value_or(0);
+      std::chrono::seconds wait = limit >= 1 ? std::chrono::seconds(static_cast<int64_t>(limit)) : kWaitForever;
+      SettleReport report = co_await dispatcher().settle(*mailboxes, wait);
+      (*result)["delivered"] = report.delivered;
+      (*result)["parked"] = report.parked;
+      (*result)["remaining"] = report.remaining;
+    }
+    co_return result;
+  }
+
+  Result<json> dry_run(const std::vector<std::string>& mailboxes, const std::string& target) {
+    json rows = json::array();
+    uint64_t messages = 0, bytes = 0;
+    for (const std::string& m : mailboxes) {
+      uint64_t n = 0, b = 0;
+      int64_t first = 0, last = 0;
+      for (const QueueEntry& e : spool().queue(m)) {
+        ++n;
+        b += e.size;
+        if (first == 0) first = e.arrival_us;
+        last = e.arrival_us;
+      }
+      messages += n;
+      bytes += b;
+      rows.push_back(json{{"mailbox", m},
+                          {"state", std::string(to_string(spool().mailbox(m).state))},
+                          {"messages", n},
+                          {"bytes", b},
+                          {"first_arrival", time_or_null(first)},
+                          {"last_arrival", time_or_null(last)}});
+    }
+    return json{{"dry_run", true},
+                {"target", target.empty() ? json(nullptr) : json(target)},
+                {"mailboxes", std::move(rows)},
+                {"messages", messages},
+                {"bytes", bytes}};
+  }
+
+  net::awaitable<Result<json>> retry(const json& args) {
+    std::vector<std::string> mailboxes;
+    Result<uint64_t> requeued = uint64_t{0};
+    if (bool_arg(args, "all")) {
+      for (const auto& [key, totals] : spool().all_totals()) mailboxes.push_back(key);
+      requeued = co_await spool().requeue(std::nullopt);
+    } else {
+      Result<std::string> name = string_arg(args, "mailbox");
+      if (!name) co_return Status::invalid("retry needs a mailbox or \"all\": true");
+      Result<std::vector<std::string>> resolved = resolve_batch(*view_.directory(), {*name});
+      if (!resolved) co_return resolved.status();
+      mailboxes = *resolved;
+      uint64_t sum = 0;
+      for (const std::string& m : mailboxes) {
+        Result<uint64_t> n = co_await spool().requeue(m);
+        if (!n) {
+          requeued = n.status();
+          break;
+        }
+        sum += *n;
+      }
+      if (requeued) requeued = sum;
+    }
+    if (!requeued) co_return Status::io_error("could not requeue: " + requeued.status().message());
+    dispatcher().notify(mailboxes);
+    spdlog::info("control: {} requeued {} parked message(s)", by_, *requeued);
+    co_return json{{"requeued", *requeued}};
+  }
+
+  net::awaitable<Result<json>> drop(const json& args) {
+    Result<std::vector<std::string>> ids = string_list(args, "ids");
+    if (!ids) co_return ids.status();
+    if (ids->empty()) co_return Status::invalid("no message ID given");
+    json messages = json::array();
+    std::vector<std::string> missing;
+    for (const std::string& id : *ids) {
+      std::vector<QueueEntry> entries = spool().entries_of(id);
+      if (entries.empty()) missing.push_back(id);
+      for (const QueueEntry& e : entries) messages.push_back(message_json(e));
+    }
+    if (!missing.empty()) {
+      std::string list;
+      for (const std::string& id : missing) list += (list.empty() ? "" : ", ") + id;
+      co_return Status::not_found("no queued message with ID " + list +
+                                  " (delivered already? see holdctl queue MAILBOX); nothing dropped");
+    }
+    if (!bool_arg(args, "yes")) co_return json{{"dropped", false}, {"messages", std::move(messages)}};
+
+    Result<std::vector<QueueEntry>> dropped = co_await spool().drop(*ids);
+    if (!dropped) co_return Status::io_error("could not drop, nothing dropped: " + dropped.status().message());
+    messages = json::array();
+    std::set<std::string> mailboxes;
+    for (const QueueEntry& e : *dropped) {
+      maillog::dropped(e.id, e.mailbox, by_);
+      messages.push_back(message_json(e));
+      mailboxes.insert(e.mailbox);
+    }
+    // The head of these mailboxes may have changed.
+    dispatcher().notify(std::vector<std::string>(mailboxes.begin(), mailboxes.end()));
+    co_return json{{"dropped", true}, {"messages", std::move(messages)}};
+  }
+
+  Result<json> pause(bool pause) {
+    if (pause) {
+      dispatcher().pause();
+    } else {
+      dispatcher().resume();
+    }
+    spdlog::info("control: {} {} relaying", by_, pause ? "paused" : "resumed");
+    return json{{"paused", dispatcher().paused()}};
+  }
+
+  const DaemonView& view_;
+  std::string by_;
+};
+
+}  // namespace
+
+std::string ControlPeer::by() const {
+  return "holdctl uid=" + std::to_string(uid) + " pid=" + std::to_string(pid);
+}
+
+net::awaitable<json> ControlCommands::execute(const json& request, const ControlPeer& peer) {
+  auto command = request.find("command");
+  if (command == request.end() || !command->is_string()) {
+    co_return protocol::error_response("malformed request: no \"command\"");
+  }
+  Handler handler(view_, peer);
+  Result<json> result = co_await handler.run(command->get<std::string>(), args_of(request));
+  if (!result) co_return protocol::error_response(result.status().message());
+  co_return protocol::ok_response(std::move(*result));
+}
+
+}  // namespace holdd

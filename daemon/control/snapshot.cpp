@@ -1,0 +1,92 @@
+#include "holdd/control/snapshot.h"
+
+#include <algorithm>
+
+#include "holdd/base/clock.h"
+
+namespace holdd {
+
+namespace {
+
+// The oldest of two arrival times where 0 means "none".
+int64_t older(int64_t a, int64_t b) {
+  if (a == 0) return b;
+  if (b == 0) return a;
+  return std::min(a, b);
+}
+
+void add(QueueTotals& sum, const QueueTotals& t) {
+  sum.messages += t.messages;
+  sum.bytes += t.bytes;
+  sum.parked += t.parked;
+  sum.oldest_arrival_us = older(sum.oldest_arrival_us, t.oldest_arrival_us);
+}
+
+}  // namespace
+
+std::map<std::string, MailboxRecord> known_mailboxes(const DaemonView& view) {
+  std::map<std::string, MailboxRecord> out;
+  for (MailboxRecord& r : view.spool->mailbox_records()) {
+    std::string key = r.mailbox;
+    out.emplace(std::move(key), std::move(r));
+  }
+  const MailboxState initial = view.spool->initial_state();
+  if (std::shared_ptr<const Directory> directory = view.directory ? view.directory() : nullptr) {
+    for (const std::string& key : directory->mailboxes()) {
+      if (out.count(key) != 0) continue;
+      MailboxRecord r;
+      r.mailbox = key;
+      r.state = initial;
+      out.emplace(key, std::move(r));
+    }
+  }
+  return out;
+}
+
+DaemonSnapshot take_snapshot(const DaemonView& view) {
+  DaemonSnapshot s;
+  s.now_us = now_unix_micros();
+  s.started_us = to_unix_micros(view.started);
+  const Config& config = view.config();
+  s.min_free_disk = config.spool.min_free_disk;
+  s.warn_after = config.delivery.warn_after;
+  const int64_t warn_after_us = static_cast<int64_t>(s.warn_after.count()) * 1000000;
+
+  std::map<std::string, MailboxRecord> mailboxes = known_mailboxes(view);
+  for (const auto& [key, record] : mailboxes) ++s.mailboxes[static_cast<size_t>(record.state)];
+
+  for (const auto& [key, totals] : view.spool->all_totals()) {
+    auto it = mailboxes.find(key);
+    const MailboxRecord record = it != mailboxes.end() ? it->second : view.spool->mailbox(key);
+    add(s.queued, totals);
+    s.parked += totals.parked;
+    if (record.state == MailboxState::kHeld) add(s.held, totals);
+    if (record.state == MailboxState::kOld && totals.messages > 0) {
+      ++s.old_mailboxes_with_mail;
+      s.queued_for_old += totals.messages;
+    }
+    for (const QueueEntry& e : view.spool->queue(key)) {
+      if (e.parked) continue;
+      if (e.attempts > 0) ++s.deferred;
+      if (record.state == MailboxState::kHeld) continue;
+      const int64_t clock = std::max(e.arrival_us, record.deliverable_since_us);
+      if (s.now_us - clock > warn_after_us) {
+        ++s.late;
+        s.oldest_late_clock_us = older(s.oldest_late_clock_us, clock);
+      }
+    }
+  }
+
+  s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)] = view.spool->last_relay_us(UpstreamKind::kOld);
+  s.last_relay_us[static_cast<size_t>(UpstreamKind::kNew)] = view.spool->last_relay_us(UpstreamKind::kNew);
+  s.spool = view.spool->stats();
+  if (view.dispatcher != nullptr) {
+    s.relay = view.dispatcher->counters();
+    s.in_flight = view.dispatcher->in_flight();
+    s.paused = view.dispatcher->paused();
+  }
+  if (view.intake != nullptr) s.intake = *view.intake;
+  return s;
+}
+
+}  // namespace holdd
