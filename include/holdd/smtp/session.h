@@ -1,0 +1,120 @@
+#pragma once
+// A Session is one SMTP conversation (RFC 5321), run as one coroutine on the
+// daemon's single I/O thread. It reads like the RFC: greeting, then one
+// command in, one reply out, with replies to pipelined commands written
+// together (RFC 2920). A watchdog races the conversation: command_timeout while
+// waiting for a command, data_timeout while reading DATA/BDAT content; on
+// expiry the client gets 421 4.4.2 and an unfinished message is dropped, never
+// acknowledged.
+//
+// "250 queued" is sent only after Spool::put() returned, i.e. after the fsync.
+//
+// Lifetime: owned by SmtpServer (a shared_ptr kept by the coroutine's
+// completion handler); request_stop()/terminate() are called on the I/O thread.
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "holdd/smtp/bdat_reader.h"
+#include "holdd/smtp/client_info.h"
+#include "holdd/smtp/command.h"
+#include "holdd/smtp/envelope.h"
+#include "holdd/smtp/line_reader.h"
+#include "holdd/smtp/reply.h"
+#include "holdd/smtp/session_deps.h"
+
+namespace holdd::smtp {
+
+namespace net = boost::asio;
+
+class Session {
+ public:
+  Session(net::ip::tcp::socket socket, SessionDeps deps);
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  ~Session();
+
+  // The whole conversation; completes when the connection is closed. An
+  // exception escaping it is a bug (logged by the caller with the peer).
+  net::awaitable<void> run();
+
+  // Shutdown, step 1: an idle session says 421 4.3.2 and closes now; one
+  // receiving or storing a message finishes that message (its 250 included),
+  // then says 421 4.3.2.
+  void request_stop();
+  // Shutdown, step 2 (grace over): close now. A message not yet acknowledged
+  // never will be.
+  void terminate();
+
+  const ClientInfo& client() const { return client_; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  enum class End { kNone, kTimeout, kShutdown, kTerminated };
+
+  net::awaitable<void> converse();
+  net::awaitable<void> converse_unguarded();
+  net::awaitable<void> watchdog();
+
+  // A reply to send, or nullopt when the connection is gone.
+  net::awaitable<std::optional<Reply>> handle(const CommandLine& line);
+  Reply on_hello(const Command& cmd, bool esmtp);
+  Reply on_mail(const Command& cmd);
+  Reply on_rcpt(const Command& cmd);
+  net::awaitable<std::optional<Reply>> on_data();
+  net::awaitable<std::optional<Reply>> on_bdat(const Command& cmd);
+  // Checks, stores, and answers a complete message (DATA or BDAT LAST).
+  net::awaitable<Reply> finish_message(std::string body, uint64_t size, bool too_big,
+                                       bool eight_bit);
+  void reset_transaction();
+
+  // I/O. Each returns false when the connection is gone (EOF, reset, cancel).
+  net::awaitable<bool> read_more(std::chrono::seconds timeout);
+  net::awaitable<bool> flush();
+  // Reads exactly n octets, handing them to `sink` piece by piece.
+  net::awaitable<bool> read_octets(uint64_t n, const std::function<void(std::string_view)>& sink);
+  void queue_reply(const Reply& reply);
+  void say_goodbye(const Reply& reply);  // best effort, never blocks
+  void set_deadline(Clock::time_point when);
+
+  net::ip::tcp::socket socket_;
+  SessionDeps deps_;
+  std::shared_ptr<const ServerConfig> config_;
+  std::shared_ptr<const Directory> directory_;
+  net::steady_timer timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+
+  LineReader input_{kMaxCommandLine};
+  std::string output_;
+  ClientInfo client_;
+  Envelope envelope_;
+  // TODO(tls): true once a TLS context is configured and STARTTLS is implemented.
+  bool tls_offered_ = false;
+
+  // BDAT transaction in progress (RFC 3030).
+  std::optional<BdatReader> bdat_;
+  uint64_t bdat_declared_ = 0;  // sum of the chunk sizes announced so far
+  std::string message_id_;      // reserved when DATA or the first BDAT began
+
+  std::optional<Clock::time_point> latency_start_;  // end of DATA of a queued message
+  uint32_t errors_ = 0;
+  std::array<uint32_t, static_cast<size_t>(Verb::kUnknown) + 1> verb_counts_{};
+  uint32_t commands_ = 0;
+
+  bool idle_ = false;  // waiting for a command (shutdown may interrupt now)
+  bool stop_requested_ = false;
+  bool terminated_ = false;
+  End end_ = End::kNone;
+  std::exception_ptr escaped_;
+};
+
+}  // namespace holdd::smtp

@@ -1,0 +1,32 @@
+#pragma once
+// What an SMTP session needs from the daemon (kept apart from session.h so that
+// server.h, which the daemon includes, stays free of Asio's socket headers).
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "holdd/config/config.h"
+#include "holdd/route/directory.h"
+#include "holdd/smtp/annotator.h"
+#include "holdd/smtp/intake_stats.h"
+#include "holdd/spool/spool.h"
+
+namespace holdd::smtp {
+
+// What a session needs from the daemon. Pointers are borrowed: they must
+// outlive every session (the daemon owns them).
+struct SessionDeps {
+  std::shared_ptr<const ServerConfig> config;  // hostname and limits (SIGHUP swaps it)
+  Spool* spool = nullptr;                      // required
+  // The current directory; called once per connection (SIGHUP swaps it, a
+  // session keeps the one it started with).
+  std::function<std::shared_ptr<const Directory>()> directory;
+  IntakeStats* stats = nullptr;                  // optional
+  std::shared_ptr<MessageAnnotator> annotator;  // optional: no extra headers
+};
+
+// After this many 4xx/5xx replies the client is told 421 4.7.0 and dropped
+// (Postfix smtpd_hard_error_limit).
+inline constexpr uint32_t kMaxErrors = 20;
+
+}  // namespace holdd::smtp

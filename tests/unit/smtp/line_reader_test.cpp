@@ -1,0 +1,108 @@
+#include "holdd/smtp/line_reader.h"
+
+#include <doctest/doctest.h>
+
+#include "holdd/smtp/command.h"
+
+#include <vector>
+
+namespace holdd::smtp {
+namespace {
+
+std::vector<CommandLine> lines_of(LineReader& r) {
+  std::vector<CommandLine> out;
+  while (auto l = r.next_line()) out.push_back(*l);
+  return out;
+}
+
+TEST_CASE("LineReader: only CRLF ends a command; bare CR or LF is reported") {
+  LineReader r(kMaxCommandLine);
+  r.append("EHLO a\r\nNOOP\nQUIT\r\nRSET\rX\r\nMAIL");
+  auto lines = lines_of(r);
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[0].text == "EHLO a");
+  CHECK(!lines[0].bare_newline);
+  CHECK(lines[1].text == "NOOP\nQUIT");
+  CHECK(lines[1].bare_newline);
+  CHECK(lines[2].text == "RSET\rX");
+  CHECK(lines[2].bare_newline);
+  CHECK(r.buffered() == "MAIL");  // incomplete: waits for more
+  r.append(" FROM:<a@b>\r\n");
+  lines = lines_of(r);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].text == "MAIL FROM:<a@b>");
+  CHECK(r.buffered_size() == 0);
+}
+
+TEST_CASE("LineReader: CRLF split across reads") {
+  LineReader r(kMaxCommandLine);
+  r.append("NOOP\r");
+  CHECK(!r.next_line());
+  r.append("\n");
+  auto l = r.next_line();
+  REQUIRE(l);
+  CHECK(l->text == "NOOP");
+}
+
+TEST_CASE("LineReader: 1000 octets with CRLF is fine, 1001 is too long") {
+  LineReader r(kMaxCommandLine);
+  const std::string ok(998, 'a');
+  r.append(ok + "\r\n");
+  auto l = r.next_line();
+  REQUIRE(l);
+  CHECK(!l->too_long);
+  CHECK(l->text == ok);
+
+  r.append(std::string(999, 'b') + "\r\nNOOP\r\n");
+  l = r.next_line();
+  REQUIRE(l);
+  CHECK(l->too_long);
+  l = r.next_line();
+  REQUIRE(l);
+  CHECK(l->text == "NOOP");
+}
+
+TEST_CASE("LineReader: an endless line is discarded as it arrives, not buffered") {
+  LineReader r(kMaxCommandLine);
+  for (int i = 0; i < 1000; ++i) {
+    r.append(std::string(4096, 'x'));
+    CHECK(!r.next_line());
+    CHECK(r.buffered_size() <= kMaxCommandLine);
+  }
+  r.append("xx\r");  // the CR survives discarding, to pair with the next LF
+  CHECK(!r.next_line());
+  r.append("\nQUIT\r\n");
+  auto l = r.next_line();
+  REQUIRE(l);
+  CHECK(l->too_long);
+  CHECK(l->text.empty());
+  l = r.next_line();
+  REQUIRE(l);
+  CHECK(l->text == "QUIT");
+  CHECK(!l->too_long);
+}
+
+TEST_CASE("LineReader: a 999-octet line whose CR came alone is not too long") {
+  LineReader r(kMaxCommandLine);
+  r.append(std::string(998, 'a') + "\r");
+  CHECK(!r.next_line());
+  r.append("\n");
+  auto l = r.next_line();
+  REQUIRE(l);
+  CHECK(!l->too_long);
+  CHECK(l->text.size() == 998);
+}
+
+TEST_CASE("LineReader: consume leaves the rest for content decoders") {
+  LineReader r(kMaxCommandLine);
+  r.append("DATA\r\nbody\r\n.\r\n");
+  auto l = r.next_line();
+  REQUIRE(l);
+  CHECK(l->text == "DATA");
+  CHECK(r.buffered() == "body\r\n.\r\n");
+  r.consume(4);
+  CHECK(r.buffered() == "\r\n.\r\n");
+}
+
+}  // namespace
+}  // namespace holdd::smtp

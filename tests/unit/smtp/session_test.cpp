@@ -1,0 +1,393 @@
+// Sessions against a real SmtpServer on 127.0.0.1, a real Spool (LMDB in a temp
+// dir) and a parsed Directory: what a client sees on the wire, and what is stored.
+#include "holdd/smtp/session.h"
+
+#include <doctest/doctest.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <filesystem>
+#include <random>
+
+#include "holdd/smtp/server.h"
+
+namespace holdd::smtp {
+namespace {
+
+namespace fs = std::filesystem;
+using net::ip::tcp;
+using namespace std::chrono_literals;
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::random_device rd;
+    path = fs::temp_directory_path() / ("holdd-smtp-test-" + std::to_string(rd()));
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+};
+
+// A test client: raw bytes out, whole replies in.
+struct Client {
+  tcp::socket sock;
+  std::string buf;
+
+  net::awaitable<void> send(std::string bytes) {
+    co_await net::async_write(sock, net::buffer(bytes), net::use_awaitable);
+  }
+  // One reply, lines joined with '\n' and without CRLF; "<EOF>" if closed first.
+  net::awaitable<std::string> reply() {
+    std::string out;
+    for (;;) {
+      size_t eol;
+      while ((eol = buf.find("\r\n")) == std::string::npos) {
+        char tmp[4096];
+        auto [ec, n] = co_await sock.async_read_some(net::buffer(tmp),
+                                                     net::as_tuple(net::use_awaitable));
+        if (ec) co_return out + "<EOF>";
+        buf.append(tmp, n);
+      }
+      std::string line = buf.substr(0, eol);
+      buf.erase(0, eol + 2);
+      out += line;
+      if (line.size() < 4 || line[3] != '-') co_return out;
+      out += '\n';
+    }
+  }
+  net::awaitable<std::string> command(std::string line) {
+    co_await send(line + "\r\n");
+    co_return co_await reply();
+  }
+};
+
+struct Harness {
+  TempDir dir;
+  net::io_context io;
+  std::unique_ptr<Spool> spool;
+  std::shared_ptr<const Directory> directory;
+  IntakeStats stats;
+  std::unique_ptr<SmtpServer> server;
+  uint16_t port = 0;
+
+  explicit Harness(const std::function<void(ServerConfig&)>& tweak = {}) {
+    SpoolOptions options;
+    options.path = dir.path.string();
+    options.initial_state = MailboxState::kHeld;
+    options.initial_map_size = 1ull << 24;
+    auto opened = Spool::open(options, io.get_executor());
+    REQUIRE(opened.ok());
+    spool = std::move(*opened);
+    DirectoryConfig dc;
+    dc.domains = {"example.com"};
+    auto parsed = Directory::parse(dc, "anna@example.com\nbob@example.com\n",
+                                   "team@example.com: anna@example.com, bob@example.com\n");
+    REQUIRE(std::holds_alternative<std::shared_ptr<const Directory>>(parsed));
+    directory = std::get<std::shared_ptr<const Directory>>(parsed);
+    ServerConfig config;
+    config.hostname = "mx.test";
+    config.max_message_size = 4096;
+    config.max_recipients = 10;
+    if (tweak) tweak(config);
+    SessionDeps deps;
+    deps.config = std::make_shared<const ServerConfig>(config);
+    deps.spool = spool.get();
+    deps.directory = [this] { return directory; };
+    deps.stats = &stats;
+    server = std::make_unique<SmtpServer>(io, deps);
+    const std::vector<Endpoint> listen = {Endpoint{"127.0.0.1", 0}};
+    REQUIRE(server->listen(listen).is_ok());
+    port = server->local_endpoints().at(0).port;
+    server->start();
+  }
+
+  net::awaitable<Client> connect() {
+    Client c{tcp::socket(io), {}};
+    co_await c.sock.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
+                                  net::use_awaitable);
+    co_return c;
+  }
+
+  // Runs `client`, then shuts the server down; fails after 30 s.
+  void run(const std::function<net::awaitable<void>(Harness&)>& client) {
+    std::exception_ptr error;
+    bool timed_out = false;
+    net::steady_timer guard(io, 30s);
+    guard.async_wait([&](boost::system::error_code ec) {
+      if (!ec) {
+        timed_out = true;
+        io.stop();
+      }
+    });
+    net::co_spawn(
+        io,
+        [&]() -> net::awaitable<void> {
+          co_await client(*this);
+          co_await server->shutdown(2s);
+        },
+        [&](std::exception_ptr e) {
+          error = e;
+          guard.cancel();
+          io.stop();
+        });
+    io.run();
+    REQUIRE(!timed_out);
+    if (error) std::rethrow_exception(error);
+  }
+
+  std::string stored(const std::string& mailbox, size_t index = 0) {
+    std::vector<QueueEntry> q = spool->queue(mailbox);
+    REQUIRE(q.size() > index);
+    Result<std::string> content = spool->content(q[index].id);
+    REQUIRE(content.ok());
+    return *content;
+  }
+};
+
+bool starts_with(const std::string& s, std::string_view prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+TEST_CASE("Session: a message to an alias is stored once per mailbox, with our headers") {
+  Harness h;
+  std::string id;
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    CHECK(co_await c.reply() == "220 mx.test ESMTP holdd");
+    CHECK(co_await c.command("EHLO client.test") ==
+          "250-mx.test\n250-PIPELINING\n250-SIZE 4096\n250-8BITMIME\n250-SMTPUTF8\n"
+          "250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250 DSN");
+    CHECK(co_await c.command("MAIL FROM:<sender@sender.test> BODY=8BITMIME RET=HDRS") ==
+          "250 2.1.0 Ok");
+    CHECK(co_await c.command("RCPT TO:<team@example.com> NOTIFY=NEVER") == "250 2.1.5 Ok");
+    CHECK(co_await c.command("RCPT TO:<anna@example.com>") == "250 2.1.5 Ok");  // already there
+    CHECK(co_await c.command("RCPT TO:<nobody@example.com>") ==
+          "550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown");
+    CHECK(co_await c.command("RCPT TO:<victim@elsewhere.test>") ==
+          "550 5.7.1 <victim@elsewhere.test>: Relay access denied");
+    CHECK(co_await c.command("DATA") == "354 End data with <CR><LF>.<CR><LF>");
+    co_await c.send("Subject: hi\r\n\r\nhello\n.\nMAIL FROM:<x@y>\r\n..dot\r\n.\r\n");
+    std::string queued = co_await c.reply();
+    REQUIRE(starts_with(queued, "250 2.0.0 Ok: queued as "));
+    id = queued.substr(std::string_view("250 2.0.0 Ok: queued as ").size());
+    CHECK(co_await c.command("QUIT") == "221 2.0.0 Bye");
+    CHECK(co_await c.reply() == "<EOF>");
+  });
+  const std::string body = "Subject: hi\r\n\r\nhello\r\n.\r\nMAIL FROM:<x@y>\r\n.dot\r\n";
+  for (const char* mailbox : {"anna@example.com", "bob@example.com"}) {
+    CAPTURE(std::string(mailbox));
+    std::vector<QueueEntry> q = h.spool->queue(mailbox);
+    REQUIRE(q.size() == 1);
+    CHECK(q[0].id == id);
+    CHECK(q[0].recipient.rcpt == mailbox);  // after an alias: the mailbox key
+    CHECK(q[0].recipient.notify == "NEVER");
+    CHECK(q[0].size == body.size());
+  }
+  const std::string content = h.stored("anna@example.com");
+  CHECK(starts_with(content, "Received: from client.test (unknown [127.0.0.1])\r\n\tby mx.test "
+                             "(holdd) with ESMTP id " + id + ";\r\n\t"));  // two RCPTs: no "for"
+  CHECK(content.find("\r\nMessage-ID: <" + id + ".") != std::string::npos);
+  CHECK(content.size() > body.size());
+  CHECK(content.substr(content.size() - body.size()) == body);
+  Result<MessageMeta> meta = h.spool->meta(id);
+  REQUIRE(meta.ok());
+  CHECK(meta->sender == "sender@sender.test");
+  CHECK(meta->eight_bit);
+  CHECK(meta->dsn_ret == "HDRS");
+  CHECK(meta->client == "client.test [127.0.0.1]");
+  CHECK(meta->received_size == body.size());
+  CHECK(h.stats.messages_accepted == 1);
+  CHECK(h.stats.recipients_accepted == 2);
+  CHECK(h.stats.connections_total == 1);
+  CHECK(h.stats.connections_open == 0);
+  CHECK(h.stats.replies_by_class[5] == 2);
+  CHECK(h.stats.intake_latency.count == 1);
+}
+
+TEST_CASE("Session: pipelined commands get their replies in order; a Message-ID is kept") {
+  Harness h;
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.send("EHLO c.test\r\nMAIL FROM:<>\r\nRCPT TO:<anna@EXAMPLE.com>\r\nDATA\r\n");
+    CHECK(starts_with(co_await c.reply(), "250-mx.test"));
+    CHECK(co_await c.reply() == "250 2.1.0 Ok");
+    CHECK(co_await c.reply() == "250 2.1.5 Ok");
+    CHECK(co_await c.reply() == "354 End data with <CR><LF>.<CR><LF>");
+    co_await c.send("Message-ID: <m1@sender.test>\r\n\r\nx\r\n.\r\nNOOP\r\nQUIT\r\n");
+    CHECK(starts_with(co_await c.reply(), "250 2.0.0 Ok: queued as "));
+    CHECK(co_await c.reply() == "250 2.0.0 Ok");
+    CHECK(co_await c.reply() == "221 2.0.0 Bye");
+  });
+  std::vector<QueueEntry> q = h.spool->queue("anna@example.com");
+  REQUIRE(q.size() == 1);
+  CHECK(q[0].recipient.rcpt == "anna@EXAMPLE.com");  // as written: it is the mailbox
+  CHECK(q[0].sender.empty());
+  const std::string content = h.stored("anna@example.com");
+  CHECK(content.find("Message-ID:") == content.find("Message-ID: <m1@sender.test>"));
+  CHECK(content.find(" id " + q[0].id + "\r\n\tfor <anna@EXAMPLE.com>; ") != std::string::npos);
+}
+
+TEST_CASE("Session: sequence, syntax and limit refusals") {
+  Harness h;
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    CHECK(starts_with(co_await c.command("MAIL FROM:<a@b.test>"), "503 5.5.1 "));
+    CHECK(co_await c.command("HELO c.test") == "250 mx.test");
+    CHECK(starts_with(co_await c.command("RCPT TO:<anna@example.com>"), "503 5.5.1 "));
+    CHECK(starts_with(co_await c.command("DATA"), "503 5.5.1 "));
+    CHECK(starts_with(co_await c.command("MAIL FROM:<a@b.test> SIZE=4097"), "552 5.3.4 "));
+    CHECK(co_await c.command("MAIL FROM:<a@b.test> SIZE=4096") == "250 2.1.0 Ok");
+    CHECK(starts_with(co_await c.command("MAIL FROM:<a@b.test>"), "503 5.5.1 "));
+    CHECK(co_await c.command("DATA") == "554 5.5.1 Error: no valid recipients");
+    CHECK(starts_with(co_await c.command("RCPT TO:<j\xC3\xB6rg@example.com>"), "553 5.6.7 "));
+    CHECK(starts_with(co_await c.command("RCPT TO:<victim%elsewhere.test@example.com>"), "550 5.7.1 "));
+    CHECK(co_await c.command("RSET") == "250 2.0.0 Ok");
+    CHECK(co_await c.command("NOOP") == "250 2.0.0 Ok");
+    CHECK(starts_with(co_await c.command("VRFY anna"), "252 2.5.2 "));
+    CHECK(starts_with(co_await c.command("HELP"), "214 2.0.0 "));
+    CHECK(starts_with(co_await c.command("STARTTLS"), "502 5.5.1 "));
+    CHECK(starts_with(co_await c.command("FOO"), "500 5.5.2 "));
+    CHECK(co_await c.command(std::string(2000, 'x')) == "500 5.5.2 Error: line too long");
+    co_await c.send("NOOP\nNOOP\r\n");
+    CHECK(starts_with(co_await c.reply(), "500 5.5.2 "));
+    CHECK(starts_with(co_await c.command("MAIL FROM:<a@b.test> X-FOO=1"), "555 5.5.4 "));
+    CHECK(co_await c.command("QUIT") == "221 2.0.0 Bye");
+  });
+}
+
+TEST_CASE("Session: loops and oversize are refused at the end of DATA, in sync") {
+  Harness h;
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO c.test");
+    std::string loop;
+    for (int i = 0; i < 51; ++i) loop += "Received: from x by y; hop " + std::to_string(i) + "\r\n";
+    std::string fine;
+    for (int i = 0; i < 50; ++i) fine += "Received: from x by y; hop " + std::to_string(i) + "\r\n";
+    const std::string big(5000, 'b');
+    const std::string bodies[] = {loop + "\r\nbody\r\n", big + "\r\n", fine + "\r\nok\r\n"};
+    const std::string expected[] = {"554 5.4.6 ", "552 5.3.4 ", "250 2.0.0 Ok: queued as "};
+    for (size_t i = 0; i < 3; ++i) {
+      CHECK(co_await c.command("MAIL FROM:<a@b.test>") == "250 2.1.0 Ok");
+      CHECK(co_await c.command("RCPT TO:<anna@example.com>") == "250 2.1.5 Ok");
+      CHECK(starts_with(co_await c.command("DATA"), "354 "));
+      co_await c.send(bodies[i] + ".\r\n");
+      CHECK(starts_with(co_await c.reply(), expected[i]));
+    }
+  });
+  CHECK(h.spool->queue("anna@example.com").size() == 1);
+  CHECK(h.stats.messages_accepted == 1);
+}
+
+TEST_CASE("Session: BDAT chunks, BDAT then DATA, oversize BDAT") {
+  Harness h;
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO c.test");
+    co_await c.command("MAIL FROM:<a@b.test>");
+    co_await c.command("RCPT TO:<anna@example.com>");
+    co_await c.send("BDAT 7\r\nab\r\ncd\nBDAT 3 LAST\r\nxyz");
+    CHECK(co_await c.reply() == "250 2.0.0 Ok: 7 octets received");
+    CHECK(starts_with(co_await c.reply(), "250 2.0.0 Ok: queued as "));
+
+    co_await c.command("MAIL FROM:<a@b.test>");
+    co_await c.command("RCPT TO:<bob@example.com>");
+    co_await c.send("BDAT 2\r\nabDATA\r\n");
+    CHECK(co_await c.reply() == "250 2.0.0 Ok: 2 octets received");
+    CHECK(starts_with(co_await c.reply(), "503 5.5.1 "));
+    CHECK(co_await c.command("RSET") == "250 2.0.0 Ok");
+
+    co_await c.command("MAIL FROM:<a@b.test>");
+    co_await c.command("RCPT TO:<bob@example.com>");
+    co_await c.send("BDAT 5000\r\n" + std::string(5000, 'z') + "BDAT 1 LAST\r\nz");
+    CHECK(starts_with(co_await c.reply(), "552 5.3.4 "));
+    CHECK(starts_with(co_await c.reply(), "503 5.5.1 "));  // the transaction is over
+    CHECK(co_await c.command("NOOP") == "250 2.0.0 Ok");  // and we are in sync
+  });
+  CHECK(h.stored("anna@example.com").ends_with("ab\r\ncd\r\nxyz\r\n"));
+  CHECK(h.spool->queue("bob@example.com").empty());
+}
+
+TEST_CASE("Session: idle client gets 421 4.4.2 after command_timeout") {
+  Harness h([](ServerConfig& c) { c.command_timeout = 1s; });
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    CHECK(co_await c.command("EHLO c.test") != "<EOF>");
+    CHECK(starts_with(co_await c.reply(), "421 4.4.2 "));
+    CHECK(co_await c.reply() == "<EOF>");
+  });
+}
+
+TEST_CASE("Session: unfinished DATA is never acknowledged on timeout") {
+  Harness h([](ServerConfig& c) { c.data_timeout = 1s; });
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO c.test");
+    co_await c.command("MAIL FROM:<a@b.test>");
+    co_await c.command("RCPT TO:<anna@example.com>");
+    CHECK(starts_with(co_await c.command("DATA"), "354 "));
+    co_await c.send("Subject: half\r\n\r\nhalf a message\r\n");
+    CHECK(starts_with(co_await c.reply(), "421 4.4.2 "));
+  });
+  CHECK(h.spool->queue("anna@example.com").empty());
+}
+
+TEST_CASE("Session: shutdown: idle gets 421 4.3.2 at once, DATA in progress finishes first") {
+  Harness h;
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client idle = co_await hh.connect();
+    Client busy = co_await hh.connect();
+    co_await idle.reply();
+    co_await busy.reply();
+    co_await idle.command("EHLO idle.test");
+    co_await busy.command("EHLO busy.test");
+    co_await busy.command("MAIL FROM:<a@b.test>");
+    co_await busy.command("RCPT TO:<anna@example.com>");
+    CHECK(starts_with(co_await busy.command("DATA"), "354 "));
+    co_await busy.send("Subject: first half\r\n");
+    bool shut = false;
+    net::co_spawn(
+        hh.io, [&]() -> net::awaitable<void> { co_await hh.server->shutdown(10s); },
+        [&](std::exception_ptr) { shut = true; });
+    CHECK(starts_with(co_await idle.reply(), "421 4.3.2 "));
+    CHECK(co_await idle.reply() == "<EOF>");
+    CHECK(!shut);
+    co_await busy.send("\r\nsecond half\r\n.\r\n");
+    CHECK(starts_with(co_await busy.reply(), "250 2.0.0 Ok: queued as "));
+    CHECK(starts_with(co_await busy.reply(), "421 4.3.2 "));
+    CHECK(co_await busy.reply() == "<EOF>");
+  });
+  CHECK(h.spool->queue("anna@example.com").size() == 1);
+}
+
+TEST_CASE("Session: connection limits and too many errors give 421 4.7.0") {
+  Harness h([](ServerConfig& c) { c.max_connections_per_ip = 1; });
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client first = co_await hh.connect();
+    CHECK(co_await first.reply() == "220 mx.test ESMTP holdd");
+    Client second = co_await hh.connect();
+    CHECK(starts_with(co_await second.reply(), "421 4.7.0 "));
+    CHECK(co_await second.reply() == "<EOF>");
+    for (uint32_t i = 0; i + 1 < kMaxErrors; ++i) {
+      CHECK(starts_with(co_await first.command("BOGUS"), "500 5.5.2 "));
+    }
+    CHECK(starts_with(co_await first.command("BOGUS"), "500 5.5.2 "));
+    CHECK(starts_with(co_await first.reply(), "421 4.7.0 "));
+    CHECK(co_await first.reply() == "<EOF>");
+  });
+  CHECK(h.stats.connections_refused == 1);
+}
+
+}  // namespace
+}  // namespace holdd::smtp
