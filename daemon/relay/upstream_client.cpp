@@ -216,6 +216,14 @@ struct UpstreamClient::Impl {
 
 net::awaitable<DeliveryResult> UpstreamClient::Impl::deliver(const OutgoingMessage& msg) {
   last_used = Clock::now();
+  if (!is_safe_for_command(msg.sender) || !is_safe_for_command(msg.rcpt) ||
+      !is_safe_for_command(msg.dsn_ret) || !is_safe_for_command(msg.dsn_envid) ||
+      !is_safe_for_command(msg.dsn_notify) || !is_safe_for_command(msg.dsn_orcpt)) {
+    // Cannot come from our intake; sending it would smuggle commands. Park it.
+    spdlog::error("{}: {}: envelope contains CR, LF or NUL; not sent", log_prefix, msg.queue_id);
+    co_return DeliveryResult{DeliveryResult::Outcome::kRejected, 501,
+                             "501 5.5.2 envelope contains CR, LF or NUL (not sent)"};
+  }
   const bool reused = open;
   if (!open) {
     if (std::optional<DeliveryResult> failure = co_await connect()) {
@@ -243,14 +251,6 @@ net::awaitable<DeliveryResult> UpstreamClient::Impl::deliver(const OutgoingMessa
 net::awaitable<DeliveryResult> UpstreamClient::Impl::transact(const OutgoingMessage& msg) {
   static const std::string kNoContent;
   const std::string& content = msg.content != nullptr ? *msg.content : kNoContent;
-  if (!is_safe_for_command(msg.sender) || !is_safe_for_command(msg.rcpt) ||
-      !is_safe_for_command(msg.dsn_ret) || !is_safe_for_command(msg.dsn_envid) ||
-      !is_safe_for_command(msg.dsn_notify) || !is_safe_for_command(msg.dsn_orcpt)) {
-    // Cannot come from our intake; sending it would smuggle commands. Park it.
-    spdlog::error("{}: {}: envelope contains CR, LF or NUL; not sent", log_prefix, msg.queue_id);
-    co_return DeliveryResult{DeliveryResult::Outcome::kRejected, 501,
-                             "501 5.5.2 envelope contains CR, LF or NUL (not sent)"};
-  }
   if (std::optional<DeliveryResult> refusal = check_capabilities(msg, content.size())) {
     co_return std::move(*refusal);
   }
@@ -325,8 +325,9 @@ net::awaitable<DeliveryResult> UpstreamClient::Impl::transact(const OutgoingMess
   // Losing the connection here is the one at-least-once window (SPEC): the
   // upstream may have taken the message; we defer and send it again later.
   if (!final_reply) co_return fail(final_reply.status());
+  // A 421 means the upstream is closing (RFC 5321 3.8): do not offer it for reuse.
+  if (final_reply->klass() == 3 || final_reply->code == 421) close();
   if (final_reply->klass() == 3) {
-    close();
     co_return deferred("unexpected reply to end of data from " + peer + ": " +
                            final_reply->to_string(),
                        final_reply->code);

@@ -666,6 +666,14 @@ TEST_CASE("UpstreamClient: the upstream hanging up mid-transaction is deferred a
   }
 }
 
+TEST_CASE("UpstreamClient: CR or LF in the envelope is refused without connecting") {
+  const std::string content = "a\r\n";
+  const DeliveryResult r =
+      deliver_once(config_for(free_port()), message(content, "a@b.test>\r\nRCPT TO:<c@d.test"));
+  CHECK(r.outcome == Outcome::kRejected);
+  CHECK(r.reply.find("CR, LF") != std::string::npos);
+}
+
 TEST_CASE("UpstreamClient: quit and close are safe when not connected") {
   const bool ok = run([](net::any_io_executor ex) -> net::awaitable<bool> {
     UpstreamClient client(ex, config_for(1), "holdd.test");
