@@ -118,6 +118,7 @@ net::awaitable<void> Session::run() {
 
 net::awaitable<void> Session::watchdog() {
   for (;;) {
+    if (conversation_over_) co_return;  // converse() won; its cancellation woke us
     if (terminated_) {
       end_ = End::kTerminated;
       co_return;
@@ -146,6 +147,7 @@ net::awaitable<void> Session::converse() {
   } catch (...) {
     escaped_ = std::current_exception();
   }
+  conversation_over_ = true;
 }
 
 net::awaitable<void> Session::converse_unguarded() {

@@ -110,6 +110,7 @@ class Session {
   std::array<uint32_t, static_cast<size_t>(Verb::kUnknown) + 1> verb_counts_{};
   uint32_t commands_ = 0;
 
+  bool conversation_over_ = false;  // converse() returned: the watchdog must not report
   bool idle_ = false;  // waiting for a command (shutdown may interrupt now)
   bool stop_requested_ = false;
   bool terminated_ = false;
