@@ -13,6 +13,8 @@ packages=(
   # tests: real peers nobody on this project wrote
   python3 python3-pytest python3-aiosmtpd swaks postfix lmdb-utils
   iproute2 procps
+  # auth tests: a real DNS server on loopback, DKIM keys, organizational domains
+  dnsmasq-base opendkim-tools publicsuffix  # dnsmasq-base: the binary, no system service
   # systemd-analyze, to verify systemd/holdd.service
   systemd
 )

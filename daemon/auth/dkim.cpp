@@ -157,6 +157,16 @@ DkimResult verify_dkim(const Resolver& resolver, std::string_view content) {
   if (dkim_getsiglist(dkim.get(), &sigs, &nsigs) != DKIM_STAT_OK || nsigs <= 0) {
     result.verdict = is_temporary(st) ? Verdict::kTemperror : Verdict::kPermerror;
     result.reason = dkim_getresultstr(st);
+    // A failed key look-up stops opendkim before it hands out the signatures;
+    // the look-ups we answered still say which ones they were.
+    for (const auto& [domain, selector] : ctx.temporary_failures) {
+      DkimSignatureResult sig;
+      sig.verdict = Verdict::kTemperror;
+      sig.domain = domain;
+      sig.selector = selector;
+      sig.reason = "key look-up failed";
+      result.signatures.push_back(std::move(sig));
+    }
     return result;
   }
   for (int i = 0; i < nsigs && result.signatures.size() < kMaxDkimSignatures; ++i) {
