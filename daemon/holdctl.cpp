@@ -393,6 +393,7 @@ int run(int argc, char** argv) {
   Options o;
   CLI::App app{"holdctl: control a running holdd (temporary MX for mailbox migrations)", "holdctl"};
   app.require_subcommand(1);
+  app.fallthrough();  // `holdctl status --json` works as well as `holdctl --json status`
   auto* config_opt = app.add_option("--config", o.config, "holdd.toml to read [control] socket from")
                          ->type_name("PATH");
   auto* socket_opt = app.add_option("--socket", o.socket, "control socket (default " + std::string(kDefaultSocket) +
@@ -444,8 +445,21 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);  // prints the help, or the error and a hint
-    return rc == 0 ? kOk : kUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "holdctl: " << e.what() << "\n";
+    if (app.get_subcommands().empty()) {
+      // "A subcommand is required" says little when the operator mistyped one.
+      for (int i = 1; i < argc; ++i) {
+        std::string word = argv[i];
+        if (word == "--config" || word == "--socket") ++i;
+        if (word.empty() || word[0] == '-' || i >= argc) continue;
+        std::cerr << "holdctl: unknown command \"" << word << "\"\n";
+        break;
+      }
+      std::cerr << "commands: status list show queue lock release revert retry drop pause resume check\n";
+    }
+    std::cerr << "Run holdctl --help, or holdctl COMMAND --help, for usage.\n";
+    return kUsage;
   }
 
   // ---- the request ----
