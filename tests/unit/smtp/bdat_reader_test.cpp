@@ -8,7 +8,7 @@
 namespace holdd::smtp {
 namespace {
 
-TEST_CASE("BdatReader: octets are content as counted; bare CR/LF become CRLF") {
+TEST_CASE("BdatReader: octets are content as counted, bare CR/LF become CRLF") {
   struct Case {
     std::vector<std::string> chunks;
     std::string body;

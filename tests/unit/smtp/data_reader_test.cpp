@@ -33,7 +33,7 @@ const Case kCases[] = {
     {"a\r\n.\r\nQUIT\r\n", "a\r\n"},                 // stops at the end marker
 };
 
-TEST_CASE("DataReader: only CRLF.CRLF ends DATA; bare CR/LF become CRLF content") {
+TEST_CASE("DataReader: only CRLF.CRLF ends DATA, bare CR/LF become CRLF content") {
   for (const Case& c : kCases) {
     CAPTURE(std::string(c.wire));
     DataReader reader(/*max_size=*/1024);
@@ -65,7 +65,7 @@ TEST_CASE("DataReader: split at every byte boundary, and byte by byte, gives the
   }
 }
 
-TEST_CASE("DataReader: feed returns what it used; the rest is left for commands") {
+TEST_CASE("DataReader: feed returns what it used, the rest is left for commands") {
   DataReader reader(1024);
   const std::string_view wire = "hello\r\n.\r\nQUIT\r\n";
   const size_t used = reader.feed(wire);

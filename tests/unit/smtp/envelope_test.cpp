@@ -5,7 +5,7 @@
 namespace holdd::smtp {
 namespace {
 
-TEST_CASE("Envelope: one recipient per mailbox, first one wins; reset clears") {
+TEST_CASE("Envelope: one recipient per mailbox, first one wins, reset clears") {
   Envelope e;
   CHECK(e.add_recipient({"anna@example.com", "anna@example.com", "", ""}));
   CHECK(e.add_recipient({"bob@example.com", "bob@example.com", "", ""}));

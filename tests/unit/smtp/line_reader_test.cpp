@@ -15,7 +15,7 @@ std::vector<CommandLine> lines_of(LineReader& r) {
   return out;
 }
 
-TEST_CASE("LineReader: only CRLF ends a command; bare CR or LF is reported") {
+TEST_CASE("LineReader: only CRLF ends a command, bare CR or LF is reported") {
   LineReader r(kMaxCommandLine);
   r.append("EHLO a\r\nNOOP\nQUIT\r\nRSET\rX\r\nMAIL");
   auto lines = lines_of(r);

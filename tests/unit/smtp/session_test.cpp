@@ -209,7 +209,7 @@ TEST_CASE("Session: a message to an alias is stored once per mailbox, with our h
   CHECK(h.stats.intake_latency.count == 1);
 }
 
-TEST_CASE("Session: pipelined commands get their replies in order; a Message-ID is kept") {
+TEST_CASE("Session: pipelined commands get their replies in order, a Message-ID is kept") {
   Harness h;
   h.run([&](Harness& hh) -> net::awaitable<void> {
     Client c = co_await hh.connect();
