@@ -246,6 +246,7 @@ class Table {
         line += r[i];
         if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
       }
+      line.erase(line.find_last_not_of(' ') + 1);  // an empty last column leaves no padding
       out << line << "\n";
     }
   }
@@ -353,7 +354,7 @@ void print_release(const json& r) {
     }
     t.print(std::cout);
     std::cout << "total: " << num(r["messages"]) << " messages, " << human_size(num(r["bytes"])) << " ("
-              << num(r["bytes"]) << " bytes) in " << r["mailboxes"].size() << " mailboxes\n";
+              << num(r["bytes"]) << " bytes) in " << r["mailboxes"].size() << " mailbox(es)\n";
     return;
   }
   print_changes(r);
@@ -363,6 +364,10 @@ void print_release(const json& r) {
   if (r.contains("delivered")) {
     std::cout << "delivered " << num(r["delivered"]) << ", parked " << num(r["parked"]) << ", remaining "
               << num(r["remaining"]) << "\n";
+    if (num(r["remaining"]) > 0) {
+      std::cerr << "holdctl: stopped waiting with " << num(r["remaining"])
+                << " message(s) not yet delivered (the release stands; holdctl show MAILBOX tells why)\n";
+    }
     if (num(r["parked"]) > 0) {
       std::cerr << "holdctl: some messages were parked (5xx from the new server): see holdctl queue MAILBOX, "
                    "then holdctl retry\n";

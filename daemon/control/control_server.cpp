@@ -181,6 +181,10 @@ net::awaitable<void> accept_loop(std::shared_ptr<Impl> self) {
           if (!e) return;
           try {
             std::rethrow_exception(e);
+          } catch (const boost::system::system_error& x) {
+            // stop() cancelled a command that was waiting (release --wait): normal.
+            if (x.code() == net::error::operation_aborted) return;
+            spdlog::error("control: connection on {} ended by an exception: {}", path, x.what());
           } catch (const std::exception& x) {
             spdlog::error("control: connection on {} ended by an exception: {}", path, x.what());
           }

@@ -72,7 +72,7 @@ HealthReport evaluate_health(const DaemonSnapshot& s, const HealthThresholds& t)
     if (s.queued_for_old > 0) {
       f.raise(HealthReport::kWarning,
               std::to_string(s.queued_for_old) + " queued for the old server (" +
-                  std::to_string(s.old_mailboxes_with_mail) + " mailboxes in state old)");
+                  std::to_string(s.old_mailboxes_with_mail) + " mailbox(es) in state old)");
     }
   }
 

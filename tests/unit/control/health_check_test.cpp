@@ -86,7 +86,7 @@ TEST_CASE("check: each rule raises the code it should, the worst one wins") {
          s.old_mailboxes_with_mail = 2;
          t.old_quiet = std::chrono::hours(72);
        },
-       HealthReport::kWarning, "5 queued for the old server (2 mailboxes in state old)"},
+       HealthReport::kWarning, "5 queued for the old server (2 mailbox(es) in state old)"},
       {"recent old relay without --old-quiet is fine",
        [](DaemonSnapshot& s, HealthThresholds&) { s.last_relay_us[0] = kNow - kSecond; }, HealthReport::kOk,
        "HOLDD OK"},
