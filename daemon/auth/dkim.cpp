@@ -41,8 +41,11 @@ DKIM_CBSTAT lookup_key(DKIM* dkim, DKIM_SIGINFO* sig, u_char* buf, size_t buflen
       case DnsStatus::kNoData:
         return DKIM_CBSTAT_NOTFOUND;
       case DnsStatus::kTemporary:
+        // Told "try again", opendkim gives up on the whole message; told "not
+        // found", it goes on with the other signatures, and judge() turns this
+        // one into a temperror from the record kept here.
         ctx->temporary_failures.emplace(to_lower(domain), selector);
-        return DKIM_CBSTAT_TRYAGAIN;
+        return DKIM_CBSTAT_NOTFOUND;
       case DnsStatus::kFound:
         break;
     }

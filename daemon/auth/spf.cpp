@@ -200,7 +200,8 @@ SpfResult check_spf(const Resolver& resolver, std::string_view client_ip, std::s
     sender = std::string(mail_from);
   }
   result.domain = domain_of(sender);
-  if (result.domain.empty() || sender.back() == '@') {
+  // "HELO [192.0.2.1]" (an address literal) names no domain either.
+  if (result.domain.empty() || sender.back() == '@' || result.domain.front() == '[') {
     result.reason = "no domain to check";
     return result;  // none
   }

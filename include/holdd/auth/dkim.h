@@ -21,9 +21,11 @@ struct DkimSignatureResult {
 
 struct DkimResult {
   // One entry per DKIM-Signature header field, in message order (at most
-  // kMaxDkimSignatures). Empty when the message has none or cannot be parsed:
-  // then `verdict` says which (none, permerror, temperror).
+  // kMaxDkimSignatures). Empty when the message has none or could not be
+  // parsed; after a failed key look-up, only the signatures it concerned.
   std::vector<DkimSignatureResult> signatures;
+  // The summary: none (unsigned), pass when any signature passed, else the
+  // first signature's verdict, or permerror/temperror for the whole message.
   Verdict verdict = Verdict::kNone;
   std::string reason;
 };

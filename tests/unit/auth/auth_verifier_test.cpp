@@ -102,7 +102,7 @@ TEST_CASE("AuthVerifier: SPF, DKIM and DMARC in one header, forged A-R removed a
     CHECK(stored.find("DKIM-Signature: ") == 0);
     CHECK((*verifier)->without_forged_results(content) == stored);
   }
-  SUBCASE("the DNS server stopped: temperror for SPF and DKIM; DMARC too") {
+  SUBCASE("the DNS server stopped: temperror for SPF, DKIM and DMARC") {
     dns.stop();
     AuthInput in{"192.0.2.10", "mx.example.test", "anna@example.test", content};
     Outcome out = run_verify(**verifier, in);
@@ -112,7 +112,7 @@ TEST_CASE("AuthVerifier: SPF, DKIM and DMARC in one header, forged A-R removed a
   }
 }
 
-TEST_CASE("AuthVerifier: disabled methods are left out; all disabled, no header") {
+TEST_CASE("AuthVerifier: disabled methods are left out, all disabled gives no header") {
   AuthConfig c = config_for("127.0.0.1:" + std::to_string(testing::free_port()));
   c.spf = false;
   c.dmarc = false;

@@ -93,11 +93,12 @@ TEST_CASE("check_spf: verdicts from records served by dnsmasq") {
   CHECK(to_string(gone.verdict) == "temperror");
 }
 
-TEST_CASE("check_spf: nothing to check gives none; a bad client address permerror") {
+TEST_CASE("check_spf: nothing to check gives none, a bad client address permerror") {
   Result<Resolver> resolver = Resolver::create({"127.0.0.1:1"}, seconds(1));
   REQUIRE(resolver);
   CHECK(check_spf(*resolver, "192.0.2.1", "", "", "mx1").verdict == Verdict::kNone);
   CHECK(check_spf(*resolver, "192.0.2.1", "x.test", "anna@", "mx1").verdict == Verdict::kNone);
+  CHECK(check_spf(*resolver, "192.0.2.1", "[192.0.2.1]", "", "mx1").verdict == Verdict::kNone);
   CHECK(check_spf(*resolver, "not-an-ip", "x.test", "a@b.test", "mx1").verdict ==
         Verdict::kPermerror);
 }
