@@ -2,11 +2,13 @@
 a message with more than max_hops Received: headers is a mail loop, 554 5.4.6."""
 import pytest
 
-from helpers import RawSmtp, make_message
+from helpers import RawSmtp, make_message, wait_until
 
 
 @pytest.mark.holdd(config={"server": {"max_connections_per_ip": 2}})
 def test_connection_over_per_ip_limit_gets_421_4_7_0(holdd):
+    # The fixture's banner probe may still be closing: start from no connection.
+    wait_until(lambda: holdd.ctl_json("status")["connections_open"] == 0, what="probe closed")
     first, second = RawSmtp(holdd.smtp_port), RawSmtp(holdd.smtp_port)
     try:
         assert first.read_reply()[0] == 220
