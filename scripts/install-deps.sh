@@ -17,6 +17,10 @@ packages=(
   dnsmasq-base opendkim-tools publicsuffix  # dnsmasq-base: the binary, no system service
   # systemd-analyze, to verify systemd/holdd.service
   systemd
+  # /metrics checked with the Prometheus project's own parser
+  python3-prometheus-client
+  # cpack -G DEB: dpkg-shlibdeps computes the package's Depends, dpkg-deb builds it
+  dpkg-dev
 )
 
 missing=()
