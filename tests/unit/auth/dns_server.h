@@ -21,12 +21,15 @@
 
 namespace holdd::auth::testing {
 
-inline bool dnsmasq_installed() {
+// The dnsmasq binary's path; "" when it is not installed.
+inline std::string dnsmasq_path() {
   for (const char* dir : {"/usr/sbin/", "/usr/bin/", "/sbin/", "/bin/"}) {
-    if (access((std::string(dir) + "dnsmasq").c_str(), X_OK) == 0) return true;
+    std::string path = std::string(dir) + "dnsmasq";
+    if (access(path.c_str(), X_OK) == 0) return path;
   }
-  return false;
+  return "";
 }
+inline bool dnsmasq_installed() { return !dnsmasq_path().empty(); }
 
 // A loopback UDP+TCP port nobody uses right now.
 inline uint16_t free_port() {
@@ -58,16 +61,17 @@ class DnsServer {
         "--log-facility=/dev/null", "--cache-size=0",
         "--txt-record=ready.test,ready"};
     args.insert(args.end(), records.begin(), records.end());
+    const std::string path = dnsmasq_path();
+    std::vector<char*> argv;  // built before fork: the child only calls async-signal-safe functions
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_ = fork();
     if (pid_ == 0) {
       int null = open("/dev/null", O_RDWR);
       dup2(null, 0);
       dup2(null, 1);
       dup2(null, 2);
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execvp("dnsmasq", argv.data());
+      execv(path.c_str(), argv.data());
       _exit(127);
     }
     // Ready when it answers.
