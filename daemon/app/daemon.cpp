@@ -146,7 +146,7 @@ class Daemon {
     sd_notify::stopping();
     if (watchdog_) watchdog_->stop();
     co_await smtp_->shutdown(config_.server.shutdown_grace);
-    co_await dispatcher_->stop();
+    co_await dispatcher_->stop(config_.server.shutdown_grace);
     control_->stop();
     if (metrics_) metrics_->stop();
     signals_.cancel();

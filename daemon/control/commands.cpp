@@ -375,6 +375,9 @@ class Handler {
       messages += t.messages;
       bytes += t.bytes;
     }
+    // The cap is in place before the state change can let the first message go.
+    const double rate = number_arg(args, "rate").value_or(0);
+    if (rate > 0) dispatcher().limit_rate(*mailboxes, rate);
     Result<json> result = co_await set_state(*mailboxes, MailboxState::kMigrated);
     if (!result) co_return result;
     (*result)["replay"] = json{{"messages", messages}, {"bytes", bytes}};
@@ -382,8 +385,6 @@ class Handler {
     if (target.empty()) {
       (*result)["warning"] = "no [upstream.new] is configured: the mail stays queued";
     }
-    const double rate = number_arg(args, "rate").value_or(0);
-    if (rate > 0) dispatcher().limit_rate(*mailboxes, rate);
     if (bool_arg(args, "wait")) {
       const double limit = number_arg(args, "wait_seconds").value_or(0);
       std::chrono::seconds wait = limit >= 1 ? std::chrono::seconds(static_cast<int64_t>(limit)) : kWaitForever;

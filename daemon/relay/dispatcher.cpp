@@ -59,6 +59,7 @@ struct Dispatcher::Impl {
   std::multimap<int64_t, std::string> delayed;     // (due unix micros, mailbox)
   std::unordered_map<std::string, uint64_t> delivered_count;  // for settle reports
   std::map<UpstreamKind, std::vector<std::unique_ptr<UpstreamClient>>> idle;
+  std::unordered_set<UpstreamClient*> busy;  // delivering now (stop() may close them)
   uint64_t active = 0;
   bool paused = false;
   bool stopping = false;
@@ -223,7 +224,9 @@ struct Dispatcher::Impl {
       msg.dsn_orcpt = entry.recipient.orcpt;
       msg.content = &*content;
       std::unique_ptr<UpstreamClient> client = acquire(kind, upstream);
+      busy.insert(client.get());
       result = co_await client->deliver(msg);
+      busy.erase(client.get());
       release(kind, std::move(client));
     }
     std::string relay = upstream.host + ":" + std::to_string(upstream.port);
@@ -305,11 +308,19 @@ void Dispatcher::start() {
                 net::detached);
 }
 
-net::awaitable<void> Dispatcher::stop() {
+net::awaitable<void> Dispatcher::stop(std::chrono::seconds grace) {
   impl_->stopping = true;
   impl_->poke();
   net::steady_timer timer(impl_->ex);
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  bool closed = false;
   while (impl_->active > 0 || impl_->running) {
+    if (!closed && std::chrono::steady_clock::now() >= deadline) {
+      spdlog::warn("relay: {} deliveries still in flight after {}s: closing their connections",
+                   impl_->active, grace.count());
+      for (UpstreamClient* client : impl_->busy) client->close();
+      closed = true;
+    }
     timer.expires_after(kPollInterval);
     co_await timer.async_wait(net::as_tuple(net::use_awaitable));
   }

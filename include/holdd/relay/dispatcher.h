@@ -53,7 +53,9 @@ class Dispatcher {
   ~Dispatcher();
 
   void start();                   // loads mailboxes with queued mail, begins relaying
-  net::awaitable<void> stop();    // no new deliveries; waits for those in flight
+  // No new deliveries; waits up to `grace` for those in flight, then closes their
+  // connections (an interrupted delivery stays queued: at-least-once).
+  net::awaitable<void> stop(std::chrono::seconds grace);
   void reconfigure(const Config& config);  // upstreams, concurrency, retry times
 
   // New mail was committed for these mailboxes, or their state changed.
