@@ -1,8 +1,12 @@
 """/metrics serves the Prometheus text format with the documented metric names; the
 Prometheus project's own parser reads it, and the values match a known run and
 `holdctl --json status`."""
+import json
+import os
+import re
 import time
 import urllib.request
+from pathlib import Path
 
 from helpers import make_message
 
@@ -40,6 +44,13 @@ def test_metrics_has_every_documented_name(holdd):
     assert value(text, 'holdd_mailboxes{state="held"}') == 1
     assert "# TYPE holdd_intake_latency_seconds histogram" in text
     assert value(text, "holdd_intake_latency_seconds_count") == 1
+    # The Grafana dashboard in conf/ only queries series that exist.
+    dashboard = json.loads((Path(os.environ.get("HOLDD_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+                            / "conf/grafana-holdd.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = set(re.findall(r"\bholdd_[a-z_]+", " ".join(exprs)))
+    samples = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line.startswith("holdd_")}
+    assert used and not used - samples, sorted(used - samples)
 
 
 # --- with the Prometheus project's own parser (Debian python3-prometheus-client) ---
