@@ -21,10 +21,13 @@ namespace holdd::smtp {
 class MessageAnnotator {
  public:
   virtual ~MessageAnnotator() = default;
-  // Header fields, each ending in CRLF (possibly folded); "" for none.
+  // Header fields, each ending in CRLF (possibly folded); "" for none. It may
+  // also remove header fields from `content` that claim to be ours (RFC 8601
+  // section 5: an Authentication-Results: with our authserv-id is a forgery),
+  // after it has looked at the content as received.
   virtual boost::asio::awaitable<std::string> annotate(const ClientInfo& client,
                                                        const Envelope& envelope,
-                                                       std::string_view content) = 0;
+                                                       std::string& content) = 0;
 };
 
 }  // namespace holdd::smtp

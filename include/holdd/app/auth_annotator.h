@@ -1,0 +1,26 @@
+#pragma once
+// AuthAnnotator plugs the edge verdicts into intake: at the end of DATA it runs
+// SPF, DKIM and DMARC (auth::AuthVerifier, on its own thread pool) on the message
+// as received, then removes any Authentication-Results: that forges our
+// authserv-id, and hands back our own Authentication-Results: to prepend.
+#include <memory>
+
+#include "holdd/auth/auth_verifier.h"
+#include "holdd/smtp/annotator.h"
+
+namespace holdd {
+
+class AuthAnnotator : public smtp::MessageAnnotator {
+ public:
+  explicit AuthAnnotator(std::unique_ptr<auth::AuthVerifier> verifier)
+      : verifier_(std::move(verifier)) {}
+
+  boost::asio::awaitable<std::string> annotate(const smtp::ClientInfo& client,
+                                               const smtp::Envelope& envelope,
+                                               std::string& content) override;
+
+ private:
+  std::unique_ptr<auth::AuthVerifier> verifier_;
+};
+
+}  // namespace holdd
