@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdlib>
 #include <vector>
 
 namespace holdd {
@@ -10,10 +11,20 @@ namespace {
 // Bounds one batch, so a burst cannot hold every session behind one huge fsync.
 constexpr size_t kMaxBatch = 512;
 constexpr int kMaxMapGrowths = 8;  // per batch
+
+// HOLDD_SPOOL_MAX_BATCH=1 turns group commit off (one fsync per request): only for
+// benchmarks that show what batching buys (bench/intake.sh).
+size_t max_batch_from_env() {
+  const char* text = std::getenv("HOLDD_SPOOL_MAX_BATCH");
+  if (text == nullptr) return kMaxBatch;
+  long n = std::strtol(text, nullptr, 10);
+  return n >= 1 && n <= static_cast<long>(kMaxBatch) ? static_cast<size_t>(n) : kMaxBatch;
+}
 }  // namespace
 
 GroupCommitWriter::GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map)
-    : env_(env), grow_map_(std::move(grow_map)), thread_([this] { run(); }) {}
+    : env_(env), grow_map_(std::move(grow_map)), max_batch_(max_batch_from_env()),
+      thread_([this] { run(); }) {}
 
 GroupCommitWriter::~GroupCommitWriter() { stop(); }
 
@@ -35,7 +46,13 @@ void GroupCommitWriter::stop() {
     stopping_ = true;
     cv_.notify_one();
   }
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    if (commits_.load() > 0) {
+      spdlog::info("spool: {} writes in {} commits ({:.1f} per fsync)", requests_.load(),
+                   commits_.load(), static_cast<double>(requests_.load()) / commits_.load());
+    }
+  }
 }
 
 void GroupCommitWriter::run() {
@@ -45,7 +62,7 @@ void GroupCommitWriter::run() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
       if (pending_.empty()) return;  // stopping, and everything queued was applied
-      while (!pending_.empty() && batch.size() < kMaxBatch) {
+      while (!pending_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }

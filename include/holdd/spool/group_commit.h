@@ -48,6 +48,7 @@ class GroupCommitWriter {
 
   MDB_env* env_;
   std::function<Status()> grow_map_;
+  size_t max_batch_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> pending_;
