@@ -8,6 +8,7 @@ import base64
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import smtplib
@@ -77,6 +78,12 @@ def make_message(n=0, sender="sender@sender.test", to="anna@example.com", subjec
     if body is None:
         body = f"This is test message number {n}.\r\n.Leading dot line\r\n\r\nBye.\r\n"
     return ("\r\n".join(lines) + "\r\n").encode() + (body.encode() if isinstance(body, str) else body)
+
+
+def dot_stuff(msg):
+    """RFC 5321 4.5.2 transparency, for raw DATA: a line that begins with "." gets
+    another one. `msg` must end in CRLF."""
+    return re.sub(rb"(^|\r\n)\.", rb"\1..", msg)
 
 
 def message_id_of(data):
@@ -390,6 +397,7 @@ class Holdd:
 
     def start(self, timeout=20):
         assert self.proc is None or self.proc.poll() is not None, "holdd already running"
+        assert os.access(self.bin, os.X_OK), f"no holdd binary at {self.bin} (set HOLDD_BIN)"
         self.starts += 1
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== holdd start #{self.starts} =====\n".encode())
@@ -421,7 +429,11 @@ class Holdd:
                         return None
                     data += chunk
                 try:
+                    # Wait for the 221 and the server's close, so the probe does not
+                    # count against connection limits once start() returns.
                     s.sendall(b"QUIT\r\n")
+                    while s.recv(4096):
+                        pass
                 except OSError:
                     pass
                 return data.split(b"\r\n")[0].decode(errors="replace")

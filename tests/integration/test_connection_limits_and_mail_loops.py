@@ -2,7 +2,7 @@
 a message with more than max_hops Received: headers is a mail loop, 554 5.4.6."""
 import pytest
 
-from helpers import RawSmtp, make_message, wait_until
+from helpers import RawSmtp, dot_stuff, make_message, wait_until
 
 
 @pytest.mark.holdd(config={"server": {"max_connections_per_ip": 2}})
@@ -32,13 +32,13 @@ def test_message_with_too_many_received_headers_gets_554_5_4_6(holdd):
         assert s.command("MAIL FROM:<loop@sender.test>")[0] == 250
         assert s.command("RCPT TO:<anna@example.com>")[0] == 250
         assert s.command("DATA")[0] == 354
-        s.send(make_message(1, extra_headers=hops) + b".\r\n")
+        s.send(dot_stuff(make_message(1, extra_headers=hops)) + b".\r\n")
         code, lines = s.read_reply()
         assert code == 554 and lines[0][4:].startswith("5.4.6"), lines
         # Within the limit is fine.
         assert s.command("MAIL FROM:<ok@sender.test>")[0] == 250
         assert s.command("RCPT TO:<anna@example.com>")[0] == 250
         assert s.command("DATA")[0] == 354
-        s.send(make_message(2, extra_headers=hops[:4]) + b".\r\n")
+        s.send(dot_stuff(make_message(2, extra_headers=hops[:4])) + b".\r\n")
         assert s.read_reply()[0] == 250
     assert [m["sender"] for m in holdd.queue("anna@example.com")] == ["ok@sender.test"]

@@ -2,7 +2,7 @@
 the ones before it are kept and the message is delivered to them."""
 import pytest
 
-from helpers import RawSmtp, make_message
+from helpers import RawSmtp, dot_stuff, make_message
 
 
 @pytest.mark.holdd(config={"server": {"max_recipients": 2}})
@@ -18,7 +18,7 @@ def test_third_recipient_gets_452_4_5_3_and_first_two_get_the_message(holdd):
         code, lines = s.command("RCPT TO:<carol@example.com>")
         assert code == 452 and lines[0][4:].startswith("4.5.3"), lines
         assert s.command("DATA")[0] == 354
-        s.send(msg + b".\r\n")
+        s.send(dot_stuff(msg) + b".\r\n")
         assert s.read_reply()[0] == 250
     assert len(holdd.queue("anna@example.com")) == 1
     assert len(holdd.queue("bob@example.com")) == 1
