@@ -12,6 +12,7 @@ packages=(
   nlohmann-json3-dev libsystemd-dev
   # tests: real peers nobody on this project wrote
   python3 python3-pytest python3-aiosmtpd swaks postfix lmdb-utils
+  libnet-ssleay-perl  # swaks --tls
   iproute2 procps
   # auth tests: a real DNS server on loopback, DKIM keys, organizational domains
   dnsmasq-base opendkim-tools publicsuffix  # dnsmasq-base: the binary, no system service

@@ -18,6 +18,7 @@
 #include "holdd/relay/dispatcher.h"
 #include "holdd/route/directory.h"
 #include "holdd/smtp/server.h"
+#include "holdd/smtp/tls_context.h"
 #include "holdd/spool/spool.h"
 
 namespace holdd {
@@ -39,6 +40,17 @@ std::optional<std::pair<Config, std::shared_ptr<const Directory>>> load_all(
     return std::nullopt;
   }
   return std::make_pair(std::move(config), std::get<std::shared_ptr<const Directory>>(directory));
+}
+
+// The [tls] certificate for inbound STARTTLS, or null when [tls] is not set.
+Result<std::shared_ptr<TlsContext>> load_tls(const TlsConfig& config) {
+  if (!config.enabled()) return std::shared_ptr<TlsContext>();
+  Result<std::shared_ptr<TlsContext>> tls = TlsContext::load(config);
+  if (tls && (*tls)->expired()) {
+    spdlog::warn("tls: the certificate in {} has expired; STARTTLS still offered with it",
+                 config.certificate);
+  }
+  return tls;
 }
 
 class Daemon {
@@ -67,6 +79,13 @@ class Daemon {
     deps.spool = spool_.get();
     deps.directory = [this] { return directory_; };
     deps.stats = &intake_;
+    Result<std::shared_ptr<TlsContext>> tls = load_tls(config_.tls);
+    if (!tls) {
+      spdlog::critical("{}", tls.status().message());
+      return 1;
+    }
+    deps.tls = *tls;
+    if (deps.tls) spdlog::info("tls: STARTTLS offered with {}", deps.tls->summary());
     smtp_ = std::make_unique<SmtpServer>(io_, deps);
     if (Status s = smtp_->listen(config_.server.listen); !s.is_ok()) {
       spdlog::critical("{}", s.to_string());
@@ -164,6 +183,16 @@ class Daemon {
       return;
     }
     auto& [config, directory] = *loaded;
+    // A certificate that does not load is refused like any other bad setting:
+    // the running one stays (renewing a certificate in place is the usual
+    // reason for this SIGHUP).
+    Result<std::shared_ptr<TlsContext>> tls = load_tls(config.tls);
+    if (!tls) {
+      spdlog::error("reload refused: {}", tls.status().message());
+      spdlog::error("reload refused: the running configuration stays in force");
+      sd_notify::ready();
+      return;
+    }
     if (config.spool.path != config_.spool.path || config.control.socket != config_.control.socket) {
       spdlog::warn("reload: spool.path and control.socket changes take effect only after a restart");
     }
@@ -180,6 +209,12 @@ class Daemon {
     config_ = std::move(config);
     directory_ = std::move(directory);
     smtp_->reconfigure(std::make_shared<const ServerConfig>(config_.server));
+    if (*tls) {
+      spdlog::info("tls: STARTTLS offered with {}", (*tls)->summary());
+    } else {
+      spdlog::info("tls: STARTTLS not offered ([tls] not set)");
+    }
+    smtp_->set_tls(std::move(*tls));
     dispatcher_->reconfigure(config_);
     spdlog::info("reload done: {} mailboxes, {} domains", directory_->mailboxes().size(),
                  config_.directory.domains.size());
@@ -206,6 +241,10 @@ int check_config(const std::string& config_path) {
     std::fprintf(stderr, "%s\n", problem.c_str());
   });
   if (!loaded) return 1;
+  if (Result<std::shared_ptr<TlsContext>> tls = load_tls(loaded->first.tls); !tls) {
+    std::fprintf(stderr, "%s\n", tls.status().message().c_str());
+    return 1;
+  }
   std::printf("%s: configuration OK (%zu mailboxes, %zu domains)\n", config_path.c_str(),
               loaded->second->mailboxes().size(), loaded->first.directory.domains.size());
   return 0;

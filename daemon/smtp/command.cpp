@@ -281,7 +281,8 @@ Command parse_command(std::string_view line) {
       if (cmd.argument.empty()) cmd.error = Reply::syntax("Syntax: VRFY address");
       break;
     case Verb::kStarttls:
-      if (!cmd.argument.empty()) cmd.error = Reply::syntax("Syntax: STARTTLS");
+      // RFC 3207 4: STARTTLS takes no parameters (501 5.5.4, as Postfix).
+      if (!cmd.argument.empty()) cmd.error = Reply::bad_parameter("Syntax: STARTTLS");
       break;
     case Verb::kNotImplemented: cmd.error = Reply::not_implemented(); break;
     default: break;  // RSET, NOOP, QUIT, HELP: arguments are ignored

@@ -86,6 +86,11 @@ Reply Reply::help() {
   return make(214, "2.0.0",
               "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP; see RFC 5321");
 }
+Reply Reply::ready_to_start_tls() {
+  Reply r = make(220, "2.0.0", "Ready to start TLS");
+  r.starts_tls = true;
+  return r;
+}
 
 Reply Reply::syntax(std::string_view text) { return make(501, "5.5.2", std::string(text)); }
 Reply Reply::bad_parameter(std::string_view text) {

@@ -236,6 +236,8 @@ void SmtpServer::reconfigure(std::shared_ptr<const ServerConfig> config) {
   if (config) impl_->deps.config = std::move(config);
 }
 
+void SmtpServer::set_tls(std::shared_ptr<TlsContext> tls) { impl_->deps.tls = std::move(tls); }
+
 size_t SmtpServer::session_count() const { return impl_->sessions.size(); }
 
 }  // namespace holdd::smtp

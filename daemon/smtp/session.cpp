@@ -6,13 +6,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
 #include "holdd/smtp/data_reader.h"
 #include "holdd/smtp/message_headers.h"
+#include "holdd/smtp/tls_context.h"
 
 namespace holdd::smtp {
 namespace {
@@ -61,13 +61,13 @@ const char* verb_name(Verb v) {
 }  // namespace
 
 Session::Session(tcp::socket socket, SessionDeps deps)
-    : socket_(std::move(socket)),
+    : stream_(std::move(socket)),
       deps_(std::move(deps)),
       config_(deps_.config),
       directory_(deps_.directory ? deps_.directory() : nullptr),
-      timer_(socket_.get_executor()) {
-  client_.ip = peer_ip(socket_);
-  client_.port = peer_port(socket_);
+      timer_(stream_.socket().get_executor()) {
+  client_.ip = peer_ip(stream_.socket());
+  client_.port = peer_port(stream_.socket());
 }
 
 Session::~Session() = default;
@@ -100,9 +100,7 @@ net::awaitable<void> Session::run() {
     case End::kTerminated:
     case End::kNone: break;
   }
-  boost::system::error_code ec;
-  socket_.shutdown(tcp::socket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_.close();
 
   std::string stats;
   for (size_t i = 0; i < verb_counts_.size(); ++i) {
@@ -111,6 +109,7 @@ net::awaitable<void> Session::run() {
     stats += '=' + std::to_string(verb_counts_[i]) + ' ';
   }
   stats += "commands=" + std::to_string(commands_);
+  if (client_.tls) stats += " tls=" + client_.tls->version;
   if (end_ == End::kTimeout) stats += " timeout";
   maillog::disconnect(client_.ip, stats);
   if (escaped_) std::rethrow_exception(escaped_);
@@ -184,6 +183,10 @@ net::awaitable<void> Session::converse_unguarded() {
       co_await flush();
       co_return;
     }
+    if (reply->starts_tls) {
+      if (!co_await start_tls()) co_return;
+      continue;
+    }
     if (reply->is_error() && ++errors_ >= kMaxErrors) {
       queue_reply(Reply::too_many_errors(config_->hostname));
       co_await flush();
@@ -218,11 +221,7 @@ net::awaitable<std::optional<Reply>> Session::handle(const CommandLine& line) {
       if (cmd.error) co_return *cmd.error;
       co_return Reply::cannot_vrfy();  // RFC 5321 3.5.3: no address harvesting
     case Verb::kHelp: co_return Reply::help();
-    case Verb::kStarttls:
-      // TODO(tls): upgrade when tls_offered_; refuse if input is still buffered
-      // after the STARTTLS line (CVE-2011-0411).
-      if (cmd.error) co_return *cmd.error;
-      co_return Reply::not_implemented();
+    case Verb::kStarttls: co_return on_starttls(cmd);
     case Verb::kNotImplemented:
     case Verb::kUnknown: break;
   }
@@ -242,8 +241,48 @@ Reply Session::on_hello(const Command& cmd, bool esmtp) {
   reset_transaction();
   client_.helo = cmd.argument;
   client_.esmtp = esmtp;
-  if (esmtp) return Reply::ehlo(config_->hostname, config_->max_message_size, tls_offered_);
+  const bool tls_offered = deps_.tls != nullptr && !stream_.is_tls();
+  if (esmtp) return Reply::ehlo(config_->hostname, config_->max_message_size, tls_offered);
   return Reply::helo(config_->hostname);
+}
+
+Reply Session::on_starttls(const Command& cmd) {
+  if (deps_.tls == nullptr) return Reply::not_implemented();  // not offered: no [tls]
+  if (cmd.error) return *cmd.error;                             // 501 5.5.4
+  if (stream_.is_tls()) return Reply::bad_sequence("Error: TLS already active");
+  return Reply::ready_to_start_tls();
+}
+
+net::awaitable<bool> Session::start_tls() {
+  // The 220 goes out in plain text, together with the replies to whatever
+  // came before STARTTLS in the same batch.
+  if (!co_await flush()) co_return false;
+  // CVE-2011-0411: bytes the client sent behind STARTTLS, before the
+  // handshake, were sent in plain text, where anyone on the path could have
+  // put them. They are dropped, never executed as if they came over TLS.
+  // (Bytes still in the kernel's buffer reach the handshake and break it.)
+  if (const size_t n = input_.buffered_size(); n > 0) {
+    spdlog::warn("smtp: [{}]:{}: {} byte(s) pipelined after STARTTLS discarded (CVE-2011-0411)",
+                 client_.ip, client_.port, n);
+    input_.clear();
+  }
+  set_deadline(Clock::now() + config_->command_timeout);
+  const boost::system::error_code ec = co_await stream_.handshake(deps_.tls);
+  if (ec) {
+    if (ec != net::error::operation_aborted) {
+      spdlog::info("smtp: [{}]:{}: TLS handshake failed: {}", client_.ip, client_.port,
+                   ec.message());
+    }
+    co_return false;
+  }
+  client_.tls = stream_.tls_info();
+  spdlog::info("smtp: [{}]:{}: TLS established: {} {}", client_.ip, client_.port,
+               client_.tls ? client_.tls->version : "?", client_.tls ? client_.tls->cipher : "?");
+  // RFC 3207 4.2: discard everything learnt before TLS; the client greets again.
+  client_.helo.clear();
+  client_.esmtp = false;
+  reset_transaction();
+  co_return true;
 }
 
 Reply Session::on_mail(const Command& cmd) {
@@ -460,8 +499,7 @@ net::awaitable<bool> Session::flush() {
   std::string out;
   out.swap(output_);
   set_deadline(Clock::now() + config_->command_timeout);  // a client that never reads
-  auto [ec, n] = co_await net::async_write(socket_, net::buffer(out), kAsTuple);
-  (void)n;
+  const boost::system::error_code ec = co_await stream_.write(out);
   if (ec) {
     spdlog::debug("smtp: write to [{}]:{} failed: {}", client_.ip, client_.port, ec.message());
     co_return false;
@@ -476,7 +514,7 @@ net::awaitable<bool> Session::flush() {
 net::awaitable<bool> Session::read_more(std::chrono::seconds timeout) {
   set_deadline(Clock::now() + timeout);
   std::span<char> room = input_.prepare(kReadSize);
-  auto [ec, n] = co_await socket_.async_read_some(net::buffer(room.data(), room.size()), kAsTuple);
+  auto [ec, n] = co_await stream_.read_some(room);
   input_.commit(ec ? 0 : n);
   if (ec) {
     if (ec != net::error::eof && ec != net::error::operation_aborted) {
@@ -506,9 +544,7 @@ void Session::say_goodbye(const Reply& reply) {
   queue_reply(reply);
   // Best effort: whatever fits in the socket buffer now; never wait for a
   // client that does not read.
-  boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
-  if (!ec) socket_.write_some(net::buffer(output_), ec);
+  stream_.write_now(output_);
   output_.clear();
 }
 

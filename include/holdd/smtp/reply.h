@@ -15,6 +15,7 @@ struct Reply {
   std::string enhanced;  // "2.0.0"; empty for 220 greeting, EHLO/HELO, 354
   std::string text;      // '\n' separates the lines of a multi-line reply
   bool closes_connection = false;
+  bool starts_tls = false;  // the session shakes hands once this is written
 
   // The wire form: "250-first\r\n250 last\r\n", each line prefixed with the
   // enhanced code when there is one.
@@ -45,6 +46,7 @@ struct Reply {
   static Reply chunk_ok(uint64_t octets);                  // 250 2.0.0 Ok: N octets
   static Reply cannot_vrfy();                              // 252 2.5.2
   static Reply help();                                     // 214 2.0.0
+  static Reply ready_to_start_tls();                       // 220 2.0.0, starts_tls
   // ---- refusals the client must fix (5xx) ----
   static Reply syntax(std::string_view text);              // 501 5.5.2 TEXT
   static Reply bad_parameter(std::string_view text);       // 501 5.5.4 TEXT

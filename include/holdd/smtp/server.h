@@ -29,6 +29,8 @@ class io_context;
 
 namespace holdd::smtp {
 
+class TlsContext;
+
 class SmtpServer {
  public:
   // deps.config, deps.spool and deps.directory are required.
@@ -52,6 +54,10 @@ class SmtpServer {
   // SIGHUP: new limits and hostname for connections accepted from now on
   // (sessions in progress keep theirs). Listen endpoints need a restart.
   void reconfigure(std::shared_ptr<const ServerConfig> config);
+  // Inbound STARTTLS for connections accepted from now on (null: not offered).
+  // Sessions already connected keep the context they have (SIGHUP with a
+  // renewed certificate disturbs nobody). Load it with TlsContext::load().
+  void set_tls(std::shared_ptr<TlsContext> tls);
 
   size_t session_count() const;
 

@@ -9,6 +9,12 @@
 //
 // "250 queued" is sent only after Spool::put() returned, i.e. after the fsync.
 //
+// STARTTLS (RFC 3207) is offered when the daemon gave a TlsContext and TLS is
+// not up yet. After "220 Ready to start TLS" anything the client sent behind
+// the STARTTLS line is discarded unread (CVE-2011-0411: plain-text commands
+// must not be executed as if they came over TLS); after the handshake the
+// session forgets HELO/EHLO and any transaction, so the client greets again.
+//
 // Lifetime: owned by SmtpServer (a shared_ptr kept by the coroutine's
 // completion handler); request_stop()/terminate() are called on the I/O thread.
 #include <array>
@@ -31,6 +37,7 @@
 #include "holdd/smtp/line_reader.h"
 #include "holdd/smtp/reply.h"
 #include "holdd/smtp/session_deps.h"
+#include "holdd/smtp/smtp_stream.h"
 
 namespace holdd::smtp {
 
@@ -70,6 +77,10 @@ class Session {
   Reply on_hello(const Command& cmd, bool esmtp);
   Reply on_mail(const Command& cmd);
   Reply on_rcpt(const Command& cmd);
+  Reply on_starttls(const Command& cmd);
+  // After "220 Ready to start TLS": discards pipelined input, shakes hands,
+  // resets the session. False when the connection is to be closed.
+  net::awaitable<bool> start_tls();
   net::awaitable<std::optional<Reply>> on_data();
   net::awaitable<std::optional<Reply>> on_bdat(const Command& cmd);
   // Checks, stores, and answers a complete message (DATA or BDAT LAST).
@@ -86,7 +97,7 @@ class Session {
   void say_goodbye(const Reply& reply);  // best effort, never blocks
   void set_deadline(Clock::time_point when);
 
-  net::ip::tcp::socket socket_;
+  SmtpStream stream_;
   SessionDeps deps_;
   std::shared_ptr<const ServerConfig> config_;
   std::shared_ptr<const Directory> directory_;
@@ -97,8 +108,6 @@ class Session {
   std::string output_;
   ClientInfo client_;
   Envelope envelope_;
-  // TODO(tls): true once a TLS context is configured and STARTTLS is implemented.
-  bool tls_offered_ = false;
 
   // BDAT transaction in progress (RFC 3030).
   std::optional<BdatReader> bdat_;

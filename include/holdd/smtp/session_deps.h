@@ -13,6 +13,8 @@
 
 namespace holdd::smtp {
 
+class TlsContext;
+
 // What a session needs from the daemon. Pointers are borrowed: they must
 // outlive every session (the daemon owns them).
 struct SessionDeps {
@@ -23,6 +25,9 @@ struct SessionDeps {
   std::function<std::shared_ptr<const Directory>()> directory;
   IntakeStats* stats = nullptr;                  // optional
   std::shared_ptr<MessageAnnotator> annotator;  // optional: no extra headers
+  // Inbound STARTTLS; null: not offered. SIGHUP may swap it (SmtpServer::set_tls);
+  // a session keeps the one it started with.
+  std::shared_ptr<TlsContext> tls;
 };
 
 // After this many 4xx/5xx replies the client is told 421 4.7.0 and dropped

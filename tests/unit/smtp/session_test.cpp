@@ -8,13 +8,21 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <filesystem>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <random>
 
 #include "holdd/smtp/server.h"
+#include "holdd/smtp/tls_context.h"
+#include "test_certificate.h"
 
 namespace holdd::smtp {
 namespace {
@@ -22,6 +30,7 @@ namespace {
 namespace fs = std::filesystem;
 using net::ip::tcp;
 using namespace std::chrono_literals;
+namespace ssl = net::ssl;
 
 struct TempDir {
   fs::path path;
@@ -33,13 +42,60 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-// A test client: raw bytes out, whole replies in.
+// A test client: raw bytes out, whole replies in; over TLS after start_tls().
 struct Client {
   tcp::socket sock;
   std::string buf;
+  std::unique_ptr<ssl::context> tls_ctx;
+  std::unique_ptr<ssl::stream<tcp::socket&>> tls;
 
   net::awaitable<void> send(std::string bytes) {
-    co_await net::async_write(sock, net::buffer(bytes), net::use_awaitable);
+    if (tls) {
+      co_await net::async_write(*tls, net::buffer(bytes), net::use_awaitable);
+    } else {
+      co_await net::async_write(sock, net::buffer(bytes), net::use_awaitable);
+    }
+  }
+  // The client side of the handshake (no certificate check: the tests look at
+  // the certificate themselves). `max_version`: e.g. TLS1_1_VERSION.
+  net::awaitable<boost::system::error_code> start_tls(int max_version = 0) {
+    tls_ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+    if (max_version != 0) {
+      SSL_CTX_set_min_proto_version(tls_ctx->native_handle(), 0);
+      SSL_CTX_set_max_proto_version(tls_ctx->native_handle(), max_version);
+      SSL_CTX_set_security_level(tls_ctx->native_handle(), 0);  // let it try TLS 1.1
+    }
+    tls = std::make_unique<ssl::stream<tcp::socket&>>(sock, *tls_ctx);
+    auto [ec] = co_await tls->async_handshake(ssl::stream_base::client,
+                                              net::as_tuple(net::use_awaitable));
+    co_return ec;
+  }
+  // SHA-256 of the server's certificate (DER), as hex.
+  std::string peer_fingerprint() {
+    X509* cert = SSL_get1_peer_certificate(tls->native_handle());
+    if (cert == nullptr) return "";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    X509_digest(cert, EVP_sha256(), md, &len);
+    X509_free(cert);
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      if (i > 0) out += ':';
+      out += kHex[md[i] >> 4];
+      out += kHex[md[i] & 0xF];
+    }
+    return out;
+  }
+  net::awaitable<std::pair<boost::system::error_code, size_t>> read_some(char* into, size_t n) {
+    if (tls) {
+      auto [ec, got] = co_await tls->async_read_some(net::buffer(into, n),
+                                                     net::as_tuple(net::use_awaitable));
+      co_return std::make_pair(ec, got);
+    }
+    auto [ec, got] = co_await sock.async_read_some(net::buffer(into, n),
+                                                   net::as_tuple(net::use_awaitable));
+    co_return std::make_pair(ec, got);
   }
   // One reply, lines joined with '\n' and without CRLF; "<EOF>" if closed first.
   net::awaitable<std::string> reply() {
@@ -48,8 +104,7 @@ struct Client {
       size_t eol;
       while ((eol = buf.find("\r\n")) == std::string::npos) {
         char tmp[4096];
-        auto [ec, n] = co_await sock.async_read_some(net::buffer(tmp),
-                                                     net::as_tuple(net::use_awaitable));
+        auto [ec, n] = co_await read_some(tmp, sizeof tmp);
         if (ec) co_return out + "<EOF>";
         buf.append(tmp, n);
       }
@@ -75,7 +130,8 @@ struct Harness {
   std::unique_ptr<SmtpServer> server;
   uint16_t port = 0;
 
-  explicit Harness(const std::function<void(ServerConfig&)>& tweak = {}) {
+  explicit Harness(const std::function<void(ServerConfig&)>& tweak = {},
+                   std::shared_ptr<TlsContext> tls = nullptr) {
     SpoolOptions options;
     options.path = dir.path.string();
     options.initial_state = MailboxState::kHeld;
@@ -99,6 +155,7 @@ struct Harness {
     deps.spool = spool.get();
     deps.directory = [this] { return directory; };
     deps.stats = &stats;
+    deps.tls = std::move(tls);
     server = std::make_unique<SmtpServer>(io, deps);
     const std::vector<Endpoint> listen = {Endpoint{"127.0.0.1", 0}};
     REQUIRE(server->listen(listen).is_ok());
@@ -151,6 +208,14 @@ struct Harness {
 
 bool starts_with(const std::string& s, std::string_view prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+// A TlsContext for a self-signed certificate made now in `dir`.
+std::shared_ptr<TlsContext> test_tls(const fs::path& dir, const std::string& name) {
+  testing::TestCertificate c = testing::make_test_certificate(dir, name);
+  Result<std::shared_ptr<TlsContext>> tls = TlsContext::load({c.cert.string(), c.key.string()});
+  REQUIRE_MESSAGE(tls.ok(), tls.status().to_string());
+  return *tls;
 }
 
 TEST_CASE("Session: a message to an alias is stored once per mailbox, with our headers") {
@@ -387,6 +452,149 @@ TEST_CASE("Session: connection limits and too many errors give 421 4.7.0") {
     CHECK(co_await first.reply() == "<EOF>");
   });
   CHECK(h.stats.connections_refused == 1);
+}
+
+// ---- STARTTLS (RFC 3207) ----
+
+TEST_CASE("Session: STARTTLS: offered, handshake, greet again, stored with ESMTPS and the cipher") {
+  TempDir certs;
+  Harness h({}, test_tls(certs.path, "mx"));
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    CHECK(co_await c.command("EHLO client.test") ==
+          "250-mx.test\n250-PIPELINING\n250-SIZE 4096\n250-STARTTLS\n250-8BITMIME\n"
+          "250-SMTPUTF8\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250 DSN");
+    CHECK(co_await c.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    const boost::system::error_code ec = co_await c.start_tls();
+    REQUIRE_MESSAGE(!ec, ec.message());
+    const std::string ehlo = co_await c.command("EHLO client.test");
+    CHECK(starts_with(ehlo, "250-mx.test\n250-PIPELINING"));
+    CHECK(ehlo.find("STARTTLS") == std::string::npos);  // not twice
+    CHECK(co_await c.command("MAIL FROM:<sender@sender.test>") == "250 2.1.0 Ok");
+    CHECK(co_await c.command("RCPT TO:<anna@example.com>") == "250 2.1.5 Ok");
+    CHECK(starts_with(co_await c.command("DATA"), "354 "));
+    CHECK(starts_with(co_await c.command("Subject: secret\r\n\r\nover TLS\r\n."),
+                      "250 2.0.0 Ok: queued as "));
+    CHECK(co_await c.command("QUIT") == "221 2.0.0 Bye");
+    CHECK(co_await c.reply() == "<EOF>");
+  });
+  const std::string content = h.stored("anna@example.com");
+  CAPTURE(content);
+  CHECK(starts_with(content, "Received: from client.test (unknown [127.0.0.1])\r\n"
+                             "\t(using TLSv1.3 with cipher TLS_"));
+  CHECK(content.find(" (holdd) with ESMTPS id ") != std::string::npos);
+  CHECK(content.find("\r\n\r\nover TLS\r\n") != std::string::npos);
+}
+
+TEST_CASE("Session: commands pipelined behind STARTTLS are discarded, never run (CVE-2011-0411)") {
+  TempDir certs;
+  Harness h({}, test_tls(certs.path, "mx"));
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO client.test");
+    // What a man in the middle would add behind the client's STARTTLS.
+    co_await c.send("STARTTLS\r\nMAIL FROM:<attacker@evil.test>\r\nRCPT TO:<anna@example.com>\r\n");
+    CHECK(co_await c.reply() == "220 2.0.0 Ready to start TLS");
+    CHECK(c.buf.empty());  // no plain-text reply to the injected commands
+    const boost::system::error_code ec = co_await c.start_tls();
+    REQUIRE_MESSAGE(!ec, ec.message());
+    // The first reply over TLS answers our command: nothing was queued for the
+    // injected ones, and no transaction exists.
+    CHECK(co_await c.command("RCPT TO:<anna@example.com>") == "503 5.5.1 Error: need MAIL command");
+    CHECK(starts_with(co_await c.command("MAIL FROM:<a@b.test>"), "503 5.5.1 "));  // EHLO first
+    CHECK(starts_with(co_await c.command("EHLO client.test"), "250-mx.test"));
+    CHECK(co_await c.command("MAIL FROM:<a@b.test>") == "250 2.1.0 Ok");  // not "nested MAIL"
+  });
+  CHECK(h.spool->queue("anna@example.com").empty());
+}
+
+TEST_CASE("Session: STARTTLS refusals, and the transaction before it is forgotten") {
+  TempDir certs;
+  Harness h({}, test_tls(certs.path, "mx"));
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    CHECK(co_await c.command("STARTTLS now") == "501 5.5.4 Syntax: STARTTLS");
+    co_await c.command("EHLO client.test");
+    CHECK(co_await c.command("MAIL FROM:<before@tls.test>") == "250 2.1.0 Ok");
+    CHECK(co_await c.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    const boost::system::error_code ec = co_await c.start_tls();
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK(co_await c.command("STARTTLS") == "503 5.5.1 Error: TLS already active");
+    co_await c.command("EHLO client.test");
+    CHECK(co_await c.command("RCPT TO:<anna@example.com>") == "503 5.5.1 Error: need MAIL command");
+    CHECK(co_await c.command("QUIT") == "221 2.0.0 Bye");
+  });
+}
+
+TEST_CASE("Session: a failed TLS handshake closes the connection, TLS 1.1 is refused") {
+  TempDir certs;
+  Harness h({}, test_tls(certs.path, "mx"));
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client plain = co_await hh.connect();
+    co_await plain.reply();
+    CHECK(co_await plain.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    co_await plain.send("EHLO not-tls.test\r\n");  // not a ClientHello
+    CHECK(co_await plain.reply() == "<EOF>");
+
+    Client old = co_await hh.connect();
+    co_await old.reply();
+    CHECK(co_await old.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    CHECK(co_await old.start_tls(TLS1_1_VERSION));  // an error
+    CHECK(co_await old.reply() == "<EOF>");
+  });
+  CHECK(h.stats.connections_open == 0);
+}
+
+TEST_CASE("Session: TLS timeouts: a stalled handshake is closed, an idle TLS client gets 421 over TLS") {
+  TempDir certs;
+  Harness h([](ServerConfig& c) { c.command_timeout = 1s; }, test_tls(certs.path, "mx"));
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client stalled = co_await hh.connect();
+    co_await stalled.reply();
+    CHECK(co_await stalled.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    CHECK(co_await stalled.reply() == "<EOF>");  // no plain-text 421 inside a handshake
+
+    Client idle = co_await hh.connect();
+    co_await idle.reply();
+    CHECK(co_await idle.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    const boost::system::error_code ec = co_await idle.start_tls();
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK(starts_with(co_await idle.reply(), "421 4.4.2 "));
+    CHECK(co_await idle.reply() == "<EOF>");
+  });
+}
+
+TEST_CASE("Session: set_tls: new connections get the new certificate, connected ones keep theirs") {
+  TempDir certs;
+  std::shared_ptr<TlsContext> first = test_tls(certs.path, "first");
+  std::shared_ptr<TlsContext> second = test_tls(certs.path, "second");
+  REQUIRE(first->sha256_fingerprint() != second->sha256_fingerprint());
+  Harness h({}, first);
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client early = co_await hh.connect();
+    co_await early.reply();
+    hh.server->set_tls(second);
+    Client late = co_await hh.connect();
+    co_await late.reply();
+    CHECK(co_await early.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    CHECK(co_await late.command("STARTTLS") == "220 2.0.0 Ready to start TLS");
+    boost::system::error_code ec = co_await early.start_tls();
+    REQUIRE_MESSAGE(!ec, ec.message());
+    ec = co_await late.start_tls();
+    REQUIRE_MESSAGE(!ec, ec.message());
+    CHECK(early.peer_fingerprint() == first->sha256_fingerprint());
+    CHECK(late.peer_fingerprint() == second->sha256_fingerprint());
+
+    hh.server->set_tls(nullptr);  // [tls] removed: no longer offered
+    Client plain = co_await hh.connect();
+    co_await plain.reply();
+    CHECK((co_await plain.command("EHLO client.test")).find("STARTTLS") == std::string::npos);
+    CHECK(starts_with(co_await plain.command("STARTTLS"), "502 5.5.1 "));
+    CHECK(starts_with(co_await early.command("EHLO client.test"), "250-mx.test"));  // still fine
+  });
 }
 
 }  // namespace
