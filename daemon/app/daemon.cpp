@@ -12,6 +12,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "holdd/app/auth_annotator.h"
 #include "holdd/control/control_server.h"
 #include "holdd/control/metrics_server.h"
 #include "holdd/control/sd_notify.h"
@@ -79,6 +80,12 @@ class Daemon {
     deps.spool = spool_.get();
     deps.directory = [this] { return directory_; };
     deps.stats = &intake_;
+    auto verifier = auth::AuthVerifier::create(config_.auth);
+    if (!verifier) {
+      spdlog::critical("auth: {}", verifier.status().to_string());
+      return 1;
+    }
+    deps.annotator = std::make_shared<AuthAnnotator>(std::move(*verifier));
     Result<std::shared_ptr<TlsContext>> tls = load_tls(config_.tls);
     if (!tls) {
       spdlog::critical("{}", tls.status().message());
