@@ -10,7 +10,7 @@
 #   /usr/lib/sysusers.d/holdd.conf         systemd/holdd.sysusers
 #   /usr/lib/tmpfiles.d/holdd.conf         systemd/holdd.tmpfiles
 #   /usr/share/man/man8/holdd.8.gz, holdctl.8.gz   man/*.8
-#   /usr/share/doc/holdd/                  README.md, control-protocol.md,
+#   /usr/share/doc/holdd/                  README.md, control-protocol.md, changelog.gz,
 #                                          examples/ (conf files, Grafana dashboard)
 #
 # The configuration goes to /etc when the prefix is /usr or /usr/local (holdd and
@@ -22,20 +22,23 @@ include(GNUInstallDirs)
 
 set(HOLDD_DOCDIR "${CMAKE_INSTALL_DATAROOTDIR}/doc/holdd")
 
-# Man pages, compressed as Debian policy wants them.
-set(holdd_man_gz "")
-foreach(page holdd.8 holdctl.8)
+# Man pages and the changelog, compressed as Debian policy wants them.
+function(holdd_gzip out_var source output)
   add_custom_command(
-    OUTPUT "${PROJECT_BINARY_DIR}/man/${page}.gz"
-    COMMAND "${CMAKE_COMMAND}" -E make_directory "${PROJECT_BINARY_DIR}/man"
-    COMMAND gzip -9 -n -c "${PROJECT_SOURCE_DIR}/man/${page}" > "${PROJECT_BINARY_DIR}/man/${page}.gz"
-    DEPENDS "${PROJECT_SOURCE_DIR}/man/${page}"
-    COMMENT "gzip man/${page}"
+    OUTPUT "${PROJECT_BINARY_DIR}/${output}"
+    COMMAND gzip -9 -n -c "${PROJECT_SOURCE_DIR}/${source}" > "${PROJECT_BINARY_DIR}/${output}"
+    DEPENDS "${PROJECT_SOURCE_DIR}/${source}"
+    COMMENT "gzip ${source}"
     VERBATIM)
-  list(APPEND holdd_man_gz "${PROJECT_BINARY_DIR}/man/${page}.gz")
-endforeach()
-add_custom_target(holdd_man ALL DEPENDS ${holdd_man_gz})
-install(FILES ${holdd_man_gz} DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
+  set(${out_var} "${PROJECT_BINARY_DIR}/${output}" PARENT_SCOPE)
+endfunction()
+file(MAKE_DIRECTORY "${PROJECT_BINARY_DIR}/man" "${PROJECT_BINARY_DIR}/packaging")
+holdd_gzip(holdd_8 man/holdd.8 man/holdd.8.gz)
+holdd_gzip(holdctl_8 man/holdctl.8 man/holdctl.8.gz)
+holdd_gzip(holdd_changelog packaging/deb/changelog packaging/changelog.gz)
+add_custom_target(holdd_man ALL DEPENDS "${holdd_8}" "${holdctl_8}" "${holdd_changelog}")
+install(FILES "${holdd_8}" "${holdctl_8}" DESTINATION "${CMAKE_INSTALL_MANDIR}/man8")
+install(FILES "${holdd_changelog}" DESTINATION "${HOLDD_DOCDIR}")
 
 install(FILES README.md docs/control-protocol.md DESTINATION "${HOLDD_DOCDIR}")
 install(FILES conf/holdd.toml conf/mailboxes.txt conf/aliases.txt conf/grafana-holdd.json
@@ -100,7 +103,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION "mail")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)   # Depends: from dpkg-shlibdeps (dpkg-dev)
 # systemd-sysusers/-tmpfiles create the user and directories; without systemd the
-# postinst falls back to adduser.
+# postinst falls back to useradd (package passwd, priority required).
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/packaging/deb/postinst"
