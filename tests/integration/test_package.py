@@ -5,7 +5,10 @@ Depends computed by dpkg-shlibdeps. The package is then "installed" with
 `dpkg-deb -x` into a scratch root (never into the machine running the tests), and
 the packaged holdd is started from the packaged example configuration, adjusted
 to loopback, and answers SMTP and holdctl. The maintainer scripts run against
-stub systemd tools that record what they were asked to do."""
+stub systemd tools that record what they were asked to do.
+
+cpack first runs the tree's `preinstall` target (= `all`): a no-op in a tree that
+scripts/test.sh has just built, a rebuild if the sources changed since."""
 import json
 import os
 import re
