@@ -4,7 +4,6 @@ namespace holdd::auth {
 
 namespace {
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 bool is_wsp(char c) { return c == ' ' || c == '\t'; }
 
 // Offset just after the line break of the line starting at `pos` (or the end).
@@ -50,18 +49,5 @@ std::string unfold(std::string_view value) {
   return out.substr(b, e - b);
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
-std::string to_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = lower(c);
-  return out;
-}
 
 }  // namespace holdd::auth

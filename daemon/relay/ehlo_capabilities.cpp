@@ -1,25 +1,12 @@
 #include "holdd/relay/ehlo_capabilities.h"
 
+#include "holdd/base/ascii.h"
+
 #include <charconv>
 #include <string>
 #include <string_view>
 
 namespace holdd {
-namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'a' && x <= 'z') x = static_cast<char>(x - 'a' + 'A');
-    if (y >= 'a' && y <= 'z') y = static_cast<char>(y - 'a' + 'A');
-    if (x != y) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 EhloCapabilities EhloCapabilities::parse(const SmtpReply& ehlo_reply) {
   EhloCapabilities caps;
   for (std::size_t i = 1; i < ehlo_reply.lines.size(); ++i) {

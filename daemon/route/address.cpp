@@ -209,6 +209,8 @@ class PathReader {
     if (close == std::string_view::npos) return fail("unterminated address literal");
     std::string inner(s_.substr(open + 1, close - open - 1));
     pos_ = close + 1;
+    // inet_pton stops at a NUL: "[192.0.2.1\0junk]" must not pass as an IPv4 literal.
+    if (inner.find('\0') != std::string::npos) return fail("invalid address literal");
     unsigned char buf[16];
     if (inet_pton(AF_INET, inner.c_str(), buf) == 1) return true;
     if (inner.size() > 5 && strncasecmp(inner.c_str(), "IPv6:", 5) == 0) {
@@ -251,14 +253,6 @@ bool has_non_ascii(std::string_view s) {
 }
 
 }  // namespace
-
-std::string to_lower_ascii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
 
 std::string Address::mailbox_key() const {
   std::string key;

@@ -1,5 +1,7 @@
 #include "holdd/smtp/command.h"
 
+#include "holdd/base/ascii.h"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -7,18 +9,6 @@
 
 namespace holdd::smtp {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 std::string to_upper(std::string_view s) {
   std::string out(s);

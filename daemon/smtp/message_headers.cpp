@@ -1,18 +1,12 @@
 #include "holdd/smtp/message_headers.h"
 
+#include "holdd/base/ascii.h"
+
 #include <algorithm>
 #include <cctype>
 
 namespace holdd::smtp {
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 // RFC 5322 3.6.8: ftext is printable ASCII except ':'.
 bool is_field_name(std::string_view name) {

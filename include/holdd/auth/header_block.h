@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "holdd/base/ascii.h"
+
 namespace holdd::auth {
 
 struct HeaderField {
@@ -24,10 +26,8 @@ std::vector<HeaderField> header_fields(std::string_view message);
 // `value` unfolded (CRLF before whitespace removed) and trimmed at both ends.
 std::string unfold(std::string_view value);
 
-// ASCII case-insensitive comparison (header names, domains, authserv-ids).
-bool iequals(std::string_view a, std::string_view b);
-
-// ASCII lower case.
-std::string to_lower(std::string_view s);
+// Header names, domains and authserv-ids compare ASCII case-insensitively.
+using holdd::iequals;
+inline std::string to_lower(std::string_view s) { return to_lower_ascii(s); }
 
 }  // namespace holdd::auth

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include "holdd/base/ascii.h"
+
 namespace holdd {
 
 // An address local@domain as the client wrote it (quoted local parts are kept
@@ -39,7 +41,5 @@ PathParse parse_path(std::string_view text, bool allow_null, bool utf8);
 // Parses a bare "local@domain" (no brackets), as holdctl and the directory files
 // use. nullopt when malformed.
 std::optional<Address> parse_address(std::string_view text);
-
-std::string to_lower_ascii(std::string_view s);
 
 }  // namespace holdd
