@@ -1,0 +1,444 @@
+#!/usr/bin/env bash
+# holdd side by side with Postfix, one command:
+#
+#   sudo bench/run.sh                     # builds build-bench/ (release) unless HOLDD_BIN is set
+#   HOLDD_BIN=build/holdd HOLDCTL_BIN=build/holdctl sudo -E bench/run.sh
+#
+# Starts holdd (spool in a temporary directory under BENCH_DIR, default /var/tmp),
+# a PRIVATE Postfix instance (own config_directory, queue_directory and
+# data_directory in the same temporary directory, so on the same file system;
+# smtpd on a free loopback port; the system Postfix is neither used nor touched)
+# and smtp-sink, and measures:
+#
+#  intake   smtp-source at SESSIONS (1 10 50) parallel sessions, one message per
+#           connection ("conn") and many per connection ("multi", smtp-source -d),
+#           SIZES (4 KiB and 100 KiB of payload). Targets: holdd (250 after its
+#           LMDB commit, mail held), Postfix (250 after its queue file is fsynced,
+#           mail put on hold by check_recipient_access static:HOLD) and smtp-sink
+#           (stores nothing: the ceiling of this client). REPS runs per target,
+#           interleaved (the start order rotates each rep) so that drift of this
+#           shared machine hits all targets alike; the median is reported.
+#  replay   REPLAY_MESSAGES (10000) held messages over REPLAY_MAILBOXES (100)
+#           mailboxes: `holdctl release --file ... --wait` to smtp-sink, against
+#           Postfix relaying the same messages from its hold queue to smtp-sink
+#           (`postsuper -H ALL`, timed until its queue is empty).
+#  latency  end of DATA -> 250 from the client side (bench/latency.py), LAT_SESSIONS
+#           (10) sessions, LAT_MESSAGES (3000) messages of 4 KiB, holdd and Postfix
+#           interleaved REPS times; median of each percentile.
+#  idle     IDLE_SESSIONS (10000) concurrent idle sessions on holdd (bench/idle.py):
+#           RSS meanwhile and the time a well-behaved client takes to get a 250.
+#  Peak RSS of holdd: the highest VmHWM of the holdd processes of the run.
+#
+# Environment knobs (defaults in parentheses): PARTS ("intake replay latency idle"),
+# REPS (3), SESSIONS ("1 10 50"), SHAPES ("conn multi"), SIZES ("4096 102400"),
+# MESSAGES_4K (1000; per run), MESSAGES_LARGE (300; per run for sizes > 4096),
+# REPLAY_MESSAGES, REPLAY_MAILBOXES, LAT_SESSIONS, LAT_MESSAGES, IDLE_SESSIONS,
+# BENCH_POSTFIX (auto: on when run as root, which Postfix's master needs; 0: off),
+# BENCH_DIR (/var/tmp), OUT_DIR (build-bench/; results go to
+# OUT_DIR/bench-<time>.{md,json}), KEEP_WORK=1 keeps the temporary directory,
+# HOLDD_BIN / HOLDCTL_BIN (else scripts/build.sh builds build-bench/ with
+# BUILD_TYPE, default RelWithDebInfo, tests off).
+#
+# Needs only what scripts/install-deps.sh installs (postfix for smtp-source,
+# smtp-sink and the private instance; python3). Everything it starts is stopped on
+# exit, also on failure or Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH=$PATH:/usr/sbin:/sbin
+
+PARTS=${PARTS:-"intake replay latency idle"}
+REPS=${REPS:-3}
+SESSIONS=${SESSIONS:-"1 10 50"}
+SHAPES=${SHAPES:-"conn multi"}
+SIZES=${SIZES:-"4096 102400"}
+MESSAGES_4K=${MESSAGES_4K:-1000}
+MESSAGES_LARGE=${MESSAGES_LARGE:-300}
+REPLAY_MESSAGES=${REPLAY_MESSAGES:-10000}
+REPLAY_MAILBOXES=${REPLAY_MAILBOXES:-100}
+LAT_SESSIONS=${LAT_SESSIONS:-10}
+LAT_MESSAGES=${LAT_MESSAGES:-3000}
+IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
+BENCH_DIR=${BENCH_DIR:-/var/tmp}
+OUT_DIR=${OUT_DIR:-$root/build-bench}
+BENCH_POSTFIX=${BENCH_POSTFIX:-auto}
+
+say() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
+die() { say "ERROR: $*"; exit 1; }
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
+load1() { cut -d' ' -f1 /proc/loadavg; }
+now_ns() { date +%s%N; }
+
+for tool in smtp-source smtp-sink python3; do
+  command -v "$tool" >/dev/null || die "$tool not found (scripts/install-deps.sh installs it)"
+done
+if [[ $BENCH_POSTFIX == auto ]]; then
+  if [[ $(id -u) -eq 0 ]]; then BENCH_POSTFIX=1; else BENCH_POSTFIX=0; say "not root: Postfix is skipped (its master must start as root)"; fi
+fi
+if [[ $BENCH_POSTFIX == 1 ]]; then
+  command -v postfix >/dev/null || die "postfix not found (scripts/install-deps.sh installs it)"
+  getent passwd postfix >/dev/null || die "no user postfix (the Debian postfix package creates it)"
+fi
+
+# --- binaries ---------------------------------------------------------------------
+if [[ -n ${HOLDD_BIN:-} ]]; then
+  holdd=$(readlink -f "$HOLDD_BIN")
+  holdctl=$(readlink -f "${HOLDCTL_BIN:-$(dirname "$holdd")/holdctl}")
+else
+  say "building a release tree in $root/build-bench (set HOLDD_BIN/HOLDCTL_BIN to skip)"
+  BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "$root/scripts/build.sh" "$root/build-bench" -- -DHOLDD_TESTS=OFF >&2
+  holdd=$root/build-bench/holdd
+  holdctl=$root/build-bench/holdctl
+fi
+[[ -x $holdd && -x $holdctl ]] || die "no holdd/holdctl binaries at $holdd, $holdctl"
+
+# --- work directory, ports, cleanup -----------------------------------------------
+mkdir -p "$BENCH_DIR" "$OUT_DIR"
+work=$(mktemp -d "$BENCH_DIR/holdd-bench.XXXXXX")
+chmod 755 "$work"  # the postfix user must reach its queue directory
+results=$work/results.jsonl
+: > "$results"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+holdd_port=$(free_port); pf_port=$(free_port); sink_port=$(free_port)
+while [[ $pf_port == "$holdd_port" ]]; do pf_port=$(free_port); done
+while [[ $sink_port == "$holdd_port" || $sink_port == "$pf_port" ]]; do sink_port=$(free_port); done
+
+holdd_pid=""; holdd_phase=""; sink_pid=""; pf_running=0; holdd_hwm_kib=0; holdd_hwm_phase=""
+phase="setup"
+
+stop_holdd() {
+  [[ -n $holdd_pid ]] || return 0
+  local hwm
+  hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$holdd_pid/status" 2>/dev/null || echo 0)
+  if [[ -n $hwm ]] && ((hwm > holdd_hwm_kib)); then holdd_hwm_kib=$hwm; holdd_hwm_phase=$holdd_phase; fi
+  kill -TERM "$holdd_pid" 2>/dev/null || true
+  wait "$holdd_pid" 2>/dev/null || true
+  holdd_pid=""
+}
+
+pf_stop() {
+  ((pf_running)) || return 0
+  local pidfile=$work/postfix/queue/pid/master.pid master
+  master=$(tr -d ' \n' < "$pidfile" 2>/dev/null || true)
+  postfix -c "$work/postfix/conf" stop >/dev/null 2>&1 || true
+  for _ in $(seq 100); do
+    [[ -n $master ]] && kill -0 "$master" 2>/dev/null || break
+    sleep 0.1
+  done
+  [[ -n $master ]] && kill -KILL "$master" 2>/dev/null || true
+  pf_running=0
+}
+
+cleanup() {
+  local rc=$?
+  set +e
+  trap - EXIT INT TERM
+  stop_holdd
+  pf_stop
+  if [[ -n $sink_pid ]]; then kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null; fi
+  if [[ ${KEEP_WORK:-0} == 1 || $rc -ne 0 ]]; then
+    say "work directory kept: $work"
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- holdd ------------------------------------------------------------------------
+mkdir -p "$work/holdd"
+printf 'mb%03d@example.com\n' $(seq 1 "$REPLAY_MAILBOXES") > "$work/mailboxes.txt"
+cat > "$work/holdd/holdd.toml" <<TOML
+# bench/run.sh: every recipient in example.com is accepted and held; release sends
+# to smtp-sink. SPF/DKIM/DMARC off (no DNS on loopback; Postfix checks none either).
+[server]
+listen = ["127.0.0.1:$holdd_port"]
+hostname = "holdd.bench.localhost"
+max_connections = $((IDLE_SESSIONS + 1000))
+max_connections_per_ip = $((IDLE_SESSIONS + 1000))
+[spool]
+path = "$work/holdd/spool"
+min_free_disk = "100MiB"
+[control]
+socket = "$work/holdd/control.sock"
+metrics_listen = ""
+[directory]
+domains = ["example.com"]
+recipients = "any"
+initial_state = "held"
+[upstream.new]
+host = "127.0.0.1"
+port = $sink_port
+protocol = "smtp"
+tls = "none"
+[delivery]
+retry_min = "1s"
+retry_max = "5s"
+[auth]
+spf = false
+dkim = false
+dmarc = false
+TOML
+"$holdd" --check-config --config "$work/holdd/holdd.toml" >/dev/null || die "holdd rejects the bench config"
+
+# The soft limit of open files: 10,000 idle sessions need more than the usual 1024.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (($(ulimit -n) < IDLE_SESSIONS + 200)) && has_part idle; then
+  die "ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)): too low for IDLE_SESSIONS=$IDLE_SESSIONS"
+fi
+
+start_holdd() {  # a fresh spool each time
+  stop_holdd
+  rm -rf "$work/holdd/spool"
+  "$holdd" --config "$work/holdd/holdd.toml" >> "$work/holdd/holdd.log" 2>&1 &
+  holdd_pid=$!
+  holdd_phase=$phase
+  local lines_before=${1:-0}
+  for _ in $(seq 200); do
+    if tail -n +"$((lines_before + 1))" "$work/holdd/holdd.log" | grep -q "holdd ready"; then return 0; fi
+    kill -0 "$holdd_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  tail -20 "$work/holdd/holdd.log" >&2
+  die "holdd did not start"
+}
+restart_holdd() { start_holdd "$(wc -l < "$work/holdd/holdd.log" 2>/dev/null || echo 0)"; }
+touch "$work/holdd/holdd.log"
+
+# --- smtp-sink: the ceiling for intake and the upstream for both relays --------------
+sink_user=()
+[[ $(id -u) -eq 0 ]] && sink_user=(-u postfix)
+smtp-sink "${sink_user[@]}" -m 1000 "127.0.0.1:$sink_port" 1024 > "$work/smtp-sink.log" 2>&1 &
+sink_pid=$!
+
+# --- private Postfix --------------------------------------------------------------
+pf=$work/postfix
+pf_setup() {
+  mkdir -p "$pf/conf" "$pf/queue" "$pf/data"
+  chown postfix "$pf/data"
+  cat > "$pf/conf/main.cf" <<EOF
+# bench/run.sh: a private instance. Everything not set here is \`postconf -d\`.
+compatibility_level = 3.6
+queue_directory = $pf/queue
+data_directory = $pf/data
+maillog_file = $pf/maillog
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+myhostname = postfix.bench.localhost
+mydestination =
+relay_domains =
+alias_maps =
+alias_database =
+mynetworks = 127.0.0.0/8
+# Accept + fsync, nothing delivered: every message goes to the hold queue.
+smtpd_recipient_restrictions = check_recipient_access static:HOLD, permit_mynetworks, reject_unauth_destination
+# Relay (after postsuper -H): everything to smtp-sink.
+relayhost = [127.0.0.1]:$sink_port
+# Released mail is in the deferred queue: scan it every second, not every 5 minutes.
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 2s
+EOF
+  # master.cf: Debian's stock services, with smtpd on the bench's loopback port only.
+  {
+    echo "127.0.0.1:$pf_port inet n - n - - smtpd"
+    cat <<'EOF'
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+  } > "$pf/conf/master.cf"
+  postfix -c "$pf/conf" check >&2 || die "postfix check failed for the private instance"
+}
+pf_start() {
+  postfix -c "$pf/conf" start >&2 || { tail -20 "$pf/maillog" >&2; die "private Postfix did not start"; }
+  pf_running=1
+  for _ in $(seq 100); do
+    python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$pf_port),1).close()" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  die "private Postfix does not listen on 127.0.0.1:$pf_port"
+}
+pf_queued() { find "$pf/queue/"{incoming,active,deferred,hold,maildrop} -type f 2>/dev/null | wc -l; }
+pf_wipe() { postsuper -c "$pf/conf" -d ALL >/dev/null 2>&1 || true; }
+
+if [[ $BENCH_POSTFIX == 1 ]]; then pf_setup; pf_start; fi
+for _ in $(seq 50); do
+  python3 -c "import socket; socket.create_connection(('127.0.0.1',$sink_port),1).close()" 2>/dev/null && break
+  sleep 0.1
+done
+
+record() { printf '%s\n' "$1" >> "$results"; }
+
+meta() {
+  local disk model
+  disk=$(df -h --output=source,fstype,size "$work" | tail -1 | tr -s ' ')
+  model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+  python3 - "$@" <<PY >> "$results"
+import json, os
+print(json.dumps({"kind": "meta", "cores": os.cpu_count(), "cpu": """$model""", "disk": """$disk""",
+  "kernel": os.uname().release, "holdd": "$holdd", "postfix": "$(postconf -d -h mail_version 2>/dev/null || echo none)",
+  "load_start": "$(cut -d' ' -f1-3 /proc/loadavg)", "reps": $REPS, "parts": "$PARTS",
+  "started": "$(date -u +%FT%TZ)"}))
+PY
+}
+meta
+say "work $work; holdd :$holdd_port, postfix :$pf_port ($([[ $BENCH_POSTFIX == 1 ]] && echo on || echo off)), smtp-sink :$sink_port; load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- intake -----------------------------------------------------------------------
+source_run() {  # port sessions shape size messages [rcpt] -> prints seconds
+  local port=$1 s=$2 shape=$3 size=$4 n=$5 rcpt=${6:-rcpt@example.com} t0 t1
+  local args=(-s "$s" -m "$n" -l "$size" -M bench.test -f sender@bench.test -t "$rcpt")
+  [[ $shape == multi ]] && args+=(-d)
+  t0=$(now_ns)
+  if ! smtp-source "${args[@]}" "127.0.0.1:$port" > "$work/source.out" 2>&1; then
+    cat "$work/source.out" >&2
+    return 1
+  fi
+  t1=$(now_ns)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e9 }'
+}
+
+intake_one() {  # target sessions shape size messages rep
+  local target=$1 s=$2 shape=$3 size=$4 n=$5 rep=$6 port secs load
+  case $target in
+    holdd) port=$holdd_port ;;
+    postfix) port=$pf_port ;;
+    sink) port=$sink_port ;;
+  esac
+  load=$(load1)
+  secs=$(source_run "$port" "$s" "$shape" "$size" "$n") || die "smtp-source failed against $target (sessions=$s shape=$shape size=$size)"
+  record "{\"kind\":\"intake\",\"target\":\"$target\",\"sessions\":$s,\"shape\":\"$shape\",\"size\":$size,\"messages\":$n,\"rep\":$rep,\"seconds\":$secs,\"rate\":$(awk -v n="$n" -v t="$secs" 'BEGIN{printf "%.1f", n/t}'),\"load\":$load}"
+  printf '  %-7s %7.0f msg/s  (load %s)\n' "$target" "$(awk -v n="$n" -v t="$secs" 'BEGIN{print n/t}')" "$load" >&2
+}
+
+if has_part intake; then
+  phase=intake
+  targets=(holdd sink)
+  [[ $BENCH_POSTFIX == 1 ]] && targets=(holdd postfix sink)
+  for size in $SIZES; do
+    n=$MESSAGES_4K
+    ((size > 4096)) && n=$MESSAGES_LARGE
+    for shape in $SHAPES; do
+      for s in $SESSIONS; do
+        ((n >= s)) || die "fewer messages ($n) than sessions ($s)"
+        restart_holdd
+        [[ $BENCH_POSTFIX == 1 ]] && pf_wipe
+        say "intake size=$size shape=$shape sessions=$s messages=$n"
+        for rep in $(seq "$REPS"); do
+          # rotate the start order each rep: A B C, B C A, C A B, ...
+          k=$(((rep - 1) % ${#targets[@]}))
+          for t in "${targets[@]:k}" "${targets[@]:0:k}"; do
+            intake_one "$t" "$s" "$shape" "$size" "$n" "$rep"
+          done
+        done
+      done
+    done
+  done
+fi
+
+# --- replay -----------------------------------------------------------------------
+load_mailboxes() {  # port: REPLAY_MESSAGES over the mailboxes, each mailbox in order
+  local port=$1 per=$((REPLAY_MESSAGES / REPLAY_MAILBOXES))
+  xargs -P 10 -I{} smtp-source -s 1 -d -m "$per" -l 4096 -M bench.test -f sender@bench.test \
+    -t {} "127.0.0.1:$port" < "$work/mailboxes.txt"
+}
+
+if has_part replay; then
+  phase=replay
+  per=$((REPLAY_MESSAGES / REPLAY_MAILBOXES))
+  total=$((per * REPLAY_MAILBOXES))
+  restart_holdd
+  say "replay: loading $total messages ($per for each of $REPLAY_MAILBOXES mailboxes) into holdd"
+  load_mailboxes "$holdd_port"
+  if [[ $BENCH_POSTFIX == 1 ]]; then
+    pf_wipe
+    say "replay: loading the same into Postfix's hold queue"
+    load_mailboxes "$pf_port"
+    [[ $(pf_queued) -eq $total ]] || die "Postfix holds $(pf_queued) messages, expected $total"
+  fi
+
+  say "replay: holdctl release --file ($REPLAY_MAILBOXES mailboxes) --wait"
+  load=$(load1); t0=$(now_ns)
+  "$holdctl" --config "$work/holdd/holdd.toml" --json release --file "$work/mailboxes.txt" --wait > "$work/release.json" \
+    || { cat "$work/release.json" >&2; die "holdctl release failed"; }
+  t1=$(now_ns)
+  delivered=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("delivered", -1))' "$work/release.json")
+  [[ $delivered -eq $total ]] || die "holdd delivered $delivered of $total"
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  record "{\"kind\":\"replay\",\"target\":\"holdd\",\"messages\":$total,\"mailboxes\":$REPLAY_MAILBOXES,\"seconds\":$secs,\"rate\":$(awk -v n="$total" -v t="$secs" 'BEGIN{printf "%.1f", n/t}'),\"load\":$load}"
+  say "  holdd   $total in ${secs}s"
+
+  if [[ $BENCH_POSTFIX == 1 ]]; then
+    say "replay: postsuper -H ALL, until Postfix's queue is empty"
+    sent_before=$(grep -c "status=sent" "$pf/maillog" || true)
+    load=$(load1); t0=$(now_ns)
+    postsuper -c "$pf/conf" -H ALL >/dev/null 2>&1
+    while (($(pf_queued) > 0)); do sleep 0.1; done
+    t1=$(now_ns)
+    sent=$(( $(grep -c "status=sent" "$pf/maillog" || true) - sent_before ))
+    [[ $sent -eq $total ]] || die "Postfix sent $sent of $total"
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    record "{\"kind\":\"replay\",\"target\":\"postfix\",\"messages\":$total,\"mailboxes\":$REPLAY_MAILBOXES,\"seconds\":$secs,\"rate\":$(awk -v n="$total" -v t="$secs" 'BEGIN{printf "%.1f", n/t}'),\"load\":$load}"
+    say "  postfix $total in ${secs}s"
+  fi
+fi
+
+# --- latency ----------------------------------------------------------------------
+if has_part latency; then
+  phase=latency
+  restart_holdd
+  [[ $BENCH_POSTFIX == 1 ]] && pf_wipe
+  lat_targets=(holdd)
+  [[ $BENCH_POSTFIX == 1 ]] && lat_targets=(holdd postfix)
+  for rep in $(seq "$REPS"); do
+    k=$(((rep - 1) % ${#lat_targets[@]}))
+    for t in "${lat_targets[@]:k}" "${lat_targets[@]:0:k}"; do
+      port=$holdd_port; [[ $t == postfix ]] && port=$pf_port
+      load=$(load1)
+      say "latency $t rep $rep: $LAT_SESSIONS sessions, $LAT_MESSAGES messages"
+      out=$(python3 "$root/bench/latency.py" --port "$port" --sessions "$LAT_SESSIONS" --messages "$LAT_MESSAGES" --size 4096) \
+        || die "latency client failed against $t: $out"
+      record "{\"kind\":\"latency\",\"target\":\"$t\",\"rep\":$rep,\"sessions\":$LAT_SESSIONS,\"load\":$load,\"result\":$out}"
+      say "  $out"
+    done
+  done
+fi
+
+# --- idle sessions ----------------------------------------------------------------
+if has_part idle; then
+  phase=idle
+  restart_holdd
+  say "idle: $IDLE_SESSIONS concurrent idle sessions on holdd"
+  load=$(load1)
+  out=$(python3 "$root/bench/idle.py" --port "$holdd_port" --pid "$holdd_pid" --count "$IDLE_SESSIONS") \
+    || die "idle sessions failed: $out"
+  record "{\"kind\":\"idle\",\"target\":\"holdd\",\"load\":$load,\"result\":$out}"
+  say "  $out"
+fi
+
+stop_holdd
+record "{\"kind\":\"rss\",\"target\":\"holdd\",\"peak_kib\":$holdd_hwm_kib,\"phase\":\"$holdd_hwm_phase\",\"load_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+stamp=$(date +%Y%m%d-%H%M%S)
+python3 "$root/bench/report.py" "$results" "$OUT_DIR/bench-$stamp"
+say "results: $OUT_DIR/bench-$stamp.md and .json"
