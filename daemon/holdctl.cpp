@@ -43,8 +43,17 @@ struct ExitNow {
   int code;
 };
 
+// Set when the command is `check`: a check that cannot run is UNKNOWN (exit 3)
+// with a status line, never a usage error a monitoring system would read as
+// CRITICAL (monitoring-plugins guidelines).
+bool g_is_check = false;
+
 [[noreturn]] void fail(int code, const std::string& message) {
   std::cerr << "holdctl: " << message << "\n";
+  if (g_is_check && code == kUsage) {
+    std::cout << "HOLDD UNKNOWN - " << message << "\n";
+    throw ExitNow{kUnreachable};
+  }
   throw ExitNow{code};
 }
 
@@ -464,6 +473,10 @@ int run(int argc, char** argv) {
       std::cerr << "commands: status list show queue lock release revert retry drop pause resume check\n";
     }
     std::cerr << "Run holdctl --help, or holdctl COMMAND --help, for usage.\n";
+    if (g_is_check) {
+      std::cout << "HOLDD UNKNOWN - " << e.what() << "\n";
+      return kUnreachable;
+    }
     return kUsage;
   }
 
@@ -574,6 +587,9 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "check") g_is_check = true;
+  }
   try {
     return run(argc, argv);
   } catch (const ExitNow& e) {

@@ -108,10 +108,6 @@ def test_old_quiet(holdd):
     assert code == 1 and "queued for the old server" in summary, summary
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (daemon/holdctl.cpp): a check that cannot read its "
-                   "--config or parse its options exits 2 with no status line, which a monitoring "
-                   "system reads as CRITICAL; the plugin convention (and holdctl's own handling of "
-                   "bad durations) is UNKNOWN, exit 3. Remove this marker once fixed.")
 def test_check_that_cannot_run_is_unknown_not_critical(tmp_path):
     broken = tmp_path / "holdd.toml"
     broken.write_text('[server]\nmax_message_size = "fifty"\n')
