@@ -20,6 +20,8 @@ packages=(
   systemd
   # /metrics checked with the Prometheus project's own parser
   python3-prometheus-client
+  # fuzzing (scripts/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-14-dev
   # cpack -G DEB: dpkg-shlibdeps computes the package's Depends, dpkg-deb builds it
   dpkg-dev
 )

@@ -34,7 +34,15 @@ ReplyParser::State ReplyParser::feed(std::string_view line) {
     return fail("reply lines with different codes");
   }
   reply_.code = code;
-  reply_.lines.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view{});
+  // The text goes into logs, holdctl output and metrics labels: a control
+  // character (a bare CR the line reader left in, NUL, ESC) becomes '?', so an
+  // upstream cannot forge log lines or terminal output. Not garbage: a 250 with
+  // odd text is still a 250 (deferring it would deliver the message twice).
+  std::string& text = reply_.lines.emplace_back(line.size() > 4 ? line.substr(4) : std::string_view{});
+  for (char& c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) c = '?';
+  }
   const bool last = line.size() == 3 || line[3] == ' ';
   if (last) state_ = State::kComplete;
   return state_;

@@ -12,7 +12,11 @@ from helpers import RawSmtp
 HIDDEN = (b"MAIL FROM:<evil@attacker.test>\r\nRCPT TO:<bob@example.com>\r\nDATA\r\n"
           b"From: <ceo@example.com>\r\nSubject: smuggled\r\n\r\nwire money\r\n")
 SEPARATORS = {"lf-dot-crlf": b"\n.\r\n", "crlf-dot-lf": b"\r\n.\n", "lf-dot-lf": b"\n.\n",
-              "cr-dot-cr": b"\r.\r", "crlf-dot-cr": b"\r\n.\r"}
+              "cr-dot-cr": b"\r.\r", "crlf-dot-cr": b"\r\n.\r",
+              # issue 7: the rest of the 2023 research's variants, and NUL bytes
+              "cr-dot-crlf": b"\r.\r\n", "crlf-nul-dot-crlf": b"\r\n\x00.\r\n",
+              "crlf-dot-nul-crlf": b"\r\n.\x00\r\n", "crlf-dot-crnul-lf": b"\r\n.\r\x00\n",
+              "lf-nul-dot-lf": b"\n\x00.\n", "crlf-crlf-dot-lf": b"\r\n\r\n.\n"}
 
 
 def wire_body(sep):
@@ -71,3 +75,21 @@ def test_smuggled_content_reaches_upstream_normalized_as_one_message(holdd, sep)
     assert got[0]["data"].endswith(stored_form(wire))
     assert not holdd.sink_old.entries()
     assert all(d["rcpt"] != "bob@example.com" for d in holdd.sink_new.deliveries())
+
+
+def test_bare_lf_or_cr_inside_a_command_never_splits_it(holdd):
+    """Command-level smuggling: "MAIL FROM:<a>\\nRCPT TO:<b>\\r\\n" is one line holding
+    a bare LF, refused as a whole (500 5.5.2); it never becomes two commands."""
+    holdd.ctl_json("lock", "anna@example.com", "bob@example.com")
+    with RawSmtp(holdd.smtp_port) as s:
+        assert s.read_reply()[0] == 220
+        assert s.command("EHLO client.test")[0] == 250
+        for sep in (b"\n", b"\r", b"\x00\n"):
+            s.send(b"MAIL FROM:<evil@attacker.test>" + sep + b"RCPT TO:<bob@example.com>\r\n")
+            code, lines = s.read_reply()
+            assert code == 500 and lines[0][4:].startswith("5.5.2"), (sep, lines)
+        # No transaction was started by the hidden MAIL.
+        assert s.command("RCPT TO:<bob@example.com>")[0] == 503
+        s.send(b"QUIT\r\n")
+        assert [c for c, _ in s.remaining_replies()] == [221]
+    assert holdd.queue("bob@example.com") == []

@@ -76,5 +76,20 @@ TEST_CASE("ReplyParser: a reply of more than 100 lines is garbage") {
   CHECK(parser.feed("250 last") == ReplyParser::State::kGarbage);
 }
 
+// Found by fuzz/reply_parser_fuzzer.cpp: a bare CR (the relay's line reader
+// splits at LF and strips only a final CR) or other control characters in the
+// text reached logs and holdctl output unchanged.
+TEST_CASE("ReplyParser: control characters in the text become '?', the code still counts") {
+  ReplyParser parser;
+  REQUIRE(parser.feed(std::string("250 2.0.0 ok\rX-Forged: 1\x1b[2J\0end", 32)) ==
+          ReplyParser::State::kComplete);
+  SmtpReply reply = parser.take();
+  CHECK(reply.code == 250);
+  CHECK(reply.to_string() == "250 2.0.0 ok?X-Forged: 1?[2J?end");
+  parser.reset();
+  REQUIRE(parser.feed("250 tab\tkept") == ReplyParser::State::kComplete);
+  CHECK(parser.take().to_string() == "250 tab\tkept");
+}
+
 }  // namespace
 }  // namespace holdd

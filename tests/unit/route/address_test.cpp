@@ -274,5 +274,18 @@ TEST_CASE("parse_path: random input never breaks the invariants") {
   }
 }
 
+// Found by fuzz/address_fuzzer.cpp: inet_pton stops at a NUL, so an address
+// literal with a NUL after a valid IP took any bytes that followed into the domain.
+TEST_CASE("parse_path: a NUL inside an address literal is an error") {
+  using namespace std::string_view_literals;
+  for (std::string_view text : {"<u@[192.0.2.1\0junk]>"sv, "<u@[IPv6:::1\0x]>"sv, "<u@[tag:a\0b]>"sv}) {
+    CAPTURE(text);
+    PathParse p = parse_path(text, false, true);
+    CHECK_FALSE(p.ok());
+    CHECK_FALSE(p.address.has_value());
+  }
+  CHECK_FALSE(parse_address("u@[192.0.2.1\0junk]"sv).has_value());
+}
+
 }  // namespace
 }  // namespace holdd
