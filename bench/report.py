@@ -36,12 +36,28 @@ def main():
     rows = [json.loads(line) for line in open(path) if line.strip()]
     meta = next((r for r in rows if r["kind"] == "meta"), {})
     out = []
-    summary = {"meta": meta, "intake": [], "replay": {}, "latency": {}, "idle": None, "peak_rss": None}
+    summary = {"meta": meta, "intake": [], "replay": {}, "latency": {}, "idle": None}
 
     out.append(f"Machine: {meta.get('cores')} cores ({meta.get('cpu')}), spool and Postfix queue on "
                f"{meta.get('disk')}, kernel {meta.get('kernel')}, Postfix {meta.get('postfix')}; "
                f"load average at start {meta.get('load_start')}; {meta.get('started')}.")
     out.append("")
+
+    instances = [r for r in rows if r["kind"] == "holdd_instance"]
+    disks = {r["label"]: r for r in rows if r["kind"] == "disk"}
+    by_label = {r["label"]: r for r in instances}
+
+    def disk_text(label):
+        d = disks.get(label)
+        if not d:
+            return "-"
+        return f"{d['result']['fdatasync_per_s']:,.0f} / {d['result']['lmdb_commit_per_s']:,.0f}"
+
+    if disks:
+        out.append("Disk probe (bench/disk.py, one thread, 4 KiB): fdatasync/s / LMDB-style commits/s "
+                   "(fdatasync + O_DSYNC meta write): at start " + disk_text("start") +
+                   ", at the end " + disk_text("end") + ".")
+        out.append("")
 
     # intake
     cells = defaultdict(lambda: defaultdict(list))
@@ -56,19 +72,23 @@ def main():
                    "load = 1-min load average range over the cell's runs)")
         out.append("")
         out.append("| size | messages per connection | sessions | holdd | Postfix (hold) | smtp-sink | "
-                   "holdd/Postfix | holdd/smtp-sink | load |")
-        out.append("|---|---|---:|---:|---:|---:|---:|---:|---|")
+                   "holdd/Postfix | holdd/smtp-sink | holdd writes per commit | disk fdatasync/s / commits/s | load |")
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for key in sorted(cells, key=lambda k: (k[0], k[1] != "conn", k[2])):
             size, shape, sessions = key
             h = median(cells[key].get("holdd", []))
             p = median(cells[key].get("postfix", []))
             s = median(cells[key].get("sink", []))
             lo, hi = min(loads[key]), max(loads[key])
+            inst = by_label.get(f"{size}/{shape}/{sessions}")
+            per_commit = inst["writes"] / inst["commits"] if inst and inst["commits"] else None
             out.append(f"| {size_name(size)} | {'1' if shape == 'conn' else 'many'} | {sessions} | "
                        f"{fmt_rate(h)} | {fmt_rate(p)} | {fmt_rate(s)} | {fmt_ratio(h, p)} | "
-                       f"{fmt_ratio(h, s)} | {lo:.1f}-{hi:.1f} |")
+                       f"{fmt_ratio(h, s)} | {'-' if per_commit is None else f'{per_commit:.1f}'} | "
+                       f"{disk_text(f'intake {size}/{shape}/{sessions}')} | {lo:.1f}-{hi:.1f} |")
             summary["intake"].append({"size": size, "shape": shape, "sessions": sessions,
-                                      "holdd": h, "postfix": p, "sink": s,
+                                      "holdd": h, "postfix": p, "sink": s, "writes_per_commit": per_commit,
+                                      "disk": disks.get(f"intake {size}/{shape}/{sessions}"),
                                       "runs": {t: v for t, v in cells[key].items()},
                                       "load_min": lo, "load_max": hi})
         out.append("")
@@ -125,8 +145,12 @@ def main():
         out.append("")
 
     idle = next((r for r in rows if r["kind"] == "idle"), None)
-    rss = next((r for r in rows if r["kind"] == "rss"), None)
-    if idle or rss:
+    end = next((r for r in rows if r["kind"] == "end"), None)
+    peaks = {}
+    for r in instances:
+        peaks[r["phase"]] = max(peaks.get(r["phase"], 0), r["hwm_kib"])
+    summary["peak_rss_kib"] = peaks
+    if idle or peaks:
         out.append("Memory of holdd")
         out.append("")
         if idle:
@@ -138,10 +162,12 @@ def main():
                        f"{i['rss_before_kib'] / 1024:.1f} MiB before); a full 4 KiB transaction meanwhile: "
                        f"median {i['probe_ms_median']} ms, max {i['probe_ms_max']} ms "
                        f"({i['probe_errors']} errors); load {idle['load']}")
-        if rss:
-            summary["peak_rss"] = rss
-            out.append(f"- peak RSS (VmHWM) of holdd over the run: {rss['peak_kib'] / 1024:.1f} MiB "
-                       f"(in the {rss['phase']} phase); load at the end {rss['load_end']}")
+        if peaks:
+            out.append("- peak RSS (VmHWM) of holdd: " + ", ".join(
+                f"{phase} {kib / 1024:.1f} MiB" for phase, kib in peaks.items()) +
+                " (intake: the highest of the fresh holdd of each cell)")
+        if end:
+            out.append(f"- load average at the end: {end['load_end']} ({end['finished']})")
         out.append("")
 
     text = "\n".join(out)

@@ -97,22 +97,32 @@ work=$(mktemp -d "$BENCH_DIR/holdd-bench.XXXXXX")
 chmod 755 "$work"  # the postfix user must reach its queue directory
 results=$work/results.jsonl
 : > "$results"
+record() { printf '%s\n' "$1" >> "$results"; }
+disk_probe() {  # $1 label: durable writes/s of the disk right now (bench/disk.py)
+  local out
+  out=$(python3 "$root/bench/disk.py" "$work" --seconds "${DISK_PROBE_SECONDS:-0.75}") || return 0
+  record "{\"kind\":\"disk\",\"label\":\"$1\",\"load\":$(load1),\"result\":$out}"
+  say "disk ($1): $out"
+}
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 holdd_port=$(free_port); pf_port=$(free_port); sink_port=$(free_port)
 while [[ $pf_port == "$holdd_port" ]]; do pf_port=$(free_port); done
 while [[ $sink_port == "$holdd_port" || $sink_port == "$pf_port" ]]; do sink_port=$(free_port); done
 
-holdd_pid=""; holdd_phase=""; sink_pid=""; pf_running=0; holdd_hwm_kib=0; holdd_hwm_phase=""
+holdd_pid=""; holdd_phase=""; holdd_label=""; holdd_log_start=0; sink_pid=""; pf_running=0
 phase="setup"
 
-stop_holdd() {
+stop_holdd() {  # records the instance's peak RSS and how many writes shared a commit
   [[ -n $holdd_pid ]] || return 0
-  local hwm
-  hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$holdd_pid/status" 2>/dev/null || echo 0)
-  if [[ -n $hwm ]] && ((hwm > holdd_hwm_kib)); then holdd_hwm_kib=$hwm; holdd_hwm_phase=$holdd_phase; fi
+  local hwm batch
+  hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$holdd_pid/status" 2>/dev/null || true)
   kill -TERM "$holdd_pid" 2>/dev/null || true
   wait "$holdd_pid" 2>/dev/null || true
   holdd_pid=""
+  # "spool: N writes in M commits (X per fsync)", logged at exit
+  batch=$(tail -n +"$((holdd_log_start + 1))" "$work/holdd/holdd.log" | grep -o "spool: [0-9]* writes in [0-9]* commits" | tail -1 | awk '{print $2, $5}')
+  [[ -n $batch ]] || batch="0 0"
+  record "{\"kind\":\"holdd_instance\",\"phase\":\"$holdd_phase\",\"label\":\"$holdd_label\",\"hwm_kib\":${hwm:-0},\"writes\":${batch% *},\"commits\":${batch#* }}"
 }
 
 pf_stop() {
@@ -187,22 +197,22 @@ if (($(ulimit -n) < IDLE_SESSIONS + 200)) && has_part idle; then
   die "ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)): too low for IDLE_SESSIONS=$IDLE_SESSIONS"
 fi
 
-start_holdd() {  # a fresh spool each time
+start_holdd() {  # $1: a label for the records; a fresh spool each time
   stop_holdd
   rm -rf "$work/holdd/spool"
+  holdd_log_start=$(wc -l < "$work/holdd/holdd.log")
   "$holdd" --config "$work/holdd/holdd.toml" >> "$work/holdd/holdd.log" 2>&1 &
   holdd_pid=$!
   holdd_phase=$phase
-  local lines_before=${1:-0}
+  holdd_label=${1:-$phase}
   for _ in $(seq 200); do
-    if tail -n +"$((lines_before + 1))" "$work/holdd/holdd.log" | grep -q "holdd ready"; then return 0; fi
+    if tail -n +"$((holdd_log_start + 1))" "$work/holdd/holdd.log" | grep -q "holdd ready"; then return 0; fi
     kill -0 "$holdd_pid" 2>/dev/null || break
     sleep 0.05
   done
   tail -20 "$work/holdd/holdd.log" >&2
   die "holdd did not start"
 }
-restart_holdd() { start_holdd "$(wc -l < "$work/holdd/holdd.log" 2>/dev/null || echo 0)"; }
 touch "$work/holdd/holdd.log"
 
 # --- smtp-sink: the ceiling for intake and the upstream for both relays --------------
@@ -288,8 +298,6 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 
-record() { printf '%s\n' "$1" >> "$results"; }
-
 meta() {
   local disk model
   disk=$(df -h --output=source,fstype,size "$work" | tail -1 | tr -s ' ')
@@ -303,6 +311,7 @@ print(json.dumps({"kind": "meta", "cores": os.cpu_count(), "cpu": """$model""", 
 PY
 }
 meta
+disk_probe start
 say "work $work; holdd :$holdd_port, postfix :$pf_port ($([[ $BENCH_POSTFIX == 1 ]] && echo on || echo off)), smtp-sink :$sink_port; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- intake -----------------------------------------------------------------------
@@ -342,8 +351,9 @@ if has_part intake; then
     for shape in $SHAPES; do
       for s in $SESSIONS; do
         ((n >= s)) || die "fewer messages ($n) than sessions ($s)"
-        restart_holdd
+        start_holdd "$size/$shape/$s"
         [[ $BENCH_POSTFIX == 1 ]] && pf_wipe
+        disk_probe "intake $size/$shape/$s"
         say "intake size=$size shape=$shape sessions=$s messages=$n"
         for rep in $(seq "$REPS"); do
           # rotate the start order each rep: A B C, B C A, C A B, ...
@@ -368,7 +378,8 @@ if has_part replay; then
   phase=replay
   per=$((REPLAY_MESSAGES / REPLAY_MAILBOXES))
   total=$((per * REPLAY_MAILBOXES))
-  restart_holdd
+  start_holdd
+  disk_probe replay
   say "replay: loading $total messages ($per for each of $REPLAY_MAILBOXES mailboxes) into holdd"
   load_mailboxes "$holdd_port"
   if [[ $BENCH_POSTFIX == 1 ]]; then
@@ -407,8 +418,9 @@ fi
 # --- latency ----------------------------------------------------------------------
 if has_part latency; then
   phase=latency
-  restart_holdd
+  start_holdd
   [[ $BENCH_POSTFIX == 1 ]] && pf_wipe
+  disk_probe latency
   lat_targets=(holdd)
   [[ $BENCH_POSTFIX == 1 ]] && lat_targets=(holdd postfix)
   for rep in $(seq "$REPS"); do
@@ -428,7 +440,7 @@ fi
 # --- idle sessions ----------------------------------------------------------------
 if has_part idle; then
   phase=idle
-  restart_holdd
+  start_holdd
   say "idle: $IDLE_SESSIONS concurrent idle sessions on holdd"
   load=$(load1)
   out=$(python3 "$root/bench/idle.py" --port "$holdd_port" --pid "$holdd_pid" --count "$IDLE_SESSIONS") \
@@ -437,8 +449,10 @@ if has_part idle; then
   say "  $out"
 fi
 
+phase=end
 stop_holdd
-record "{\"kind\":\"rss\",\"target\":\"holdd\",\"peak_kib\":$holdd_hwm_kib,\"phase\":\"$holdd_hwm_phase\",\"load_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\"}"
+disk_probe end
+record "{\"kind\":\"end\",\"load_end\":\"$(cut -d' ' -f1-3 /proc/loadavg)\",\"finished\":\"$(date -u +%FT%TZ)\"}"
 stamp=$(date +%Y%m%d-%H%M%S)
 python3 "$root/bench/report.py" "$results" "$OUT_DIR/bench-$stamp"
 say "results: $OUT_DIR/bench-$stamp.md and .json"
