@@ -60,9 +60,11 @@ fi
 echo
 echo "=== summary"
 for s in "${summaries[@]}"; do echo "  $s"; done
-echo "tests: $total_passed passed, $total_failed failed"
 if ((failed)); then
-  echo "test.sh: FAILED" >&2
-  exit 1
+  echo "test.sh: FAILED (a build or a test failed; see above)"
+else
+  echo "test.sh: OK"
 fi
-echo "test.sh: OK"
+# Last line, in the form CI reads: totals over both trees.
+echo "tests: $total_passed passed, $total_failed failed"
+exit "$failed"
