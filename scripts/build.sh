@@ -2,8 +2,8 @@
 # Configures and builds holdd.
 #   scripts/build.sh [--asan] [BUILD_DIR] [-- extra cmake configure args]
 # Default: RelWithDebInfo in build/. --asan: ASan+UBSan (-DHOLDD_SANITIZE=ON) in
-# build-asan/ unless BUILD_DIR is given. JOBS (default: number of cores, at most 2
-# on this project's machines) sets the build parallelism.
+# build-asan/ unless BUILD_DIR is given. JOBS (default: number of cores) sets the
+# build parallelism; TARGETS (default: all) limits what is built.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -28,4 +28,6 @@ jobs=${JOBS:-$(nproc)}
 echo "build: $build_dir (CMAKE_BUILD_TYPE=$build_type, HOLDD_SANITIZE=$sanitize, -j$jobs)"
 cmake -S "$root" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" \
   -DHOLDD_SANITIZE="$sanitize" "${extra[@]}"
-cmake --build "$build_dir" -j"$jobs"
+targets=()
+for t in ${TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build_dir" -j"$jobs" "${targets[@]}"

@@ -7,7 +7,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash scripts/install-deps.sh
-bash scripts/build.sh "$root/build"
+TARGETS="holdd holdctl" bash scripts/build.sh "$root/build"
 mkdir -p "$root/build/dev-spool"
 echo "run-dev: holdd --config conf/dev.toml (Ctrl-C stops it)"
 exec "$root/build/holdd" --config "$root/conf/dev.toml"
