@@ -91,7 +91,7 @@ def test_connection_flood_gets_421_and_a_good_client_is_still_served(holdd):
         for t in threads:
             t.join()
         assert hammered[1] > 0 and hammered[1] == hammered[0], hammered
-        assert max(latencies) < 5, latencies
+        assert max(latencies) < 10, latencies
 
         # Fill the total: 5 more addresses x 5 = 30 connections.
         for a in range(2, 7):
