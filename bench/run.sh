@@ -37,7 +37,7 @@
 # BENCH_DIR (/var/tmp), OUT_DIR (build-bench/; results go to
 # OUT_DIR/bench-<time>.{md,json}), KEEP_WORK=1 keeps the temporary directory,
 # HOLDD_BIN / HOLDCTL_BIN (else scripts/build.sh builds build-bench/ with
-# BUILD_TYPE, default RelWithDebInfo, tests off).
+# BUILD_TYPE, default RelWithDebInfo, tests off, only the holdd and holdctl targets).
 #
 # Needs only what scripts/install-deps.sh installs (postfix for smtp-source,
 # smtp-sink and the private instance; python3). Everything it starts is stopped on
@@ -85,7 +85,8 @@ if [[ -n ${HOLDD_BIN:-} ]]; then
   holdctl=$(readlink -f "${HOLDCTL_BIN:-$(dirname "$holdd")/holdctl}")
 else
   say "building a release tree in $root/build-bench (set HOLDD_BIN/HOLDCTL_BIN to skip)"
-  BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} "$root/scripts/build.sh" "$root/build-bench" -- -DHOLDD_TESTS=OFF >&2
+  TARGETS=${TARGETS:-"holdd holdctl"} BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} \
+    "$root/scripts/build.sh" "$root/build-bench" -- -DHOLDD_TESTS=OFF >&2
   holdd=$root/build-bench/holdd
   holdctl=$root/build-bench/holdctl
 fi
