@@ -171,11 +171,15 @@ net::awaitable<void> Session::converse_unguarded() {
       if (!co_await flush()) co_return;
       if (stop_requested_) continue;
       idle_ = true;
-      const bool more = co_await read_more(config_->command_timeout);
+      // command_timeout bounds the whole command line, not each read: a client
+      // dripping a byte at a time (slowloris) is cut like a silent one.
+      if (!line_deadline_) line_deadline_ = Clock::now() + config_->command_timeout;
+      const bool more = co_await read_more(*line_deadline_);
       idle_ = false;
       if (!more) co_return;
       continue;
     }
+    line_deadline_.reset();
     std::optional<Reply> reply = co_await handle(*line);
     if (!reply) co_return;  // connection lost while reading content
     queue_reply(*reply);
@@ -353,11 +357,13 @@ net::awaitable<std::optional<Reply>> Session::on_data() {
   queue_reply(Reply::start_data());
 
   DataReader reader(config_->max_message_size);
+  // data_timeout bounds the whole content, from the 354 to the final dot.
+  const Clock::time_point deadline = Clock::now() + config_->data_timeout;
   for (;;) {
     input_.consume(reader.feed(input_.buffered()));
     if (reader.ended()) break;
     if (!co_await flush()) co_return std::nullopt;
-    if (!co_await read_more(config_->data_timeout)) co_return std::nullopt;
+    if (!co_await read_more(deadline)) co_return std::nullopt;
   }
   latency_start_ = Clock::now();
   const uint64_t size = reader.size();
@@ -511,8 +517,8 @@ net::awaitable<bool> Session::flush() {
   co_return true;
 }
 
-net::awaitable<bool> Session::read_more(std::chrono::seconds timeout) {
-  set_deadline(Clock::now() + timeout);
+net::awaitable<bool> Session::read_more(Clock::time_point deadline) {
+  set_deadline(deadline);
   std::span<char> room = input_.prepare(kReadSize);
   auto [ec, n] = co_await stream_.read_some(room);
   input_.commit(ec ? 0 : n);
@@ -527,6 +533,8 @@ net::awaitable<bool> Session::read_more(std::chrono::seconds timeout) {
 
 net::awaitable<bool> Session::read_octets(uint64_t n,
                                           const std::function<void(std::string_view)>& sink) {
+  // data_timeout bounds the whole chunk, however slowly it trickles in.
+  const Clock::time_point deadline = Clock::now() + config_->data_timeout;
   for (;;) {
     const size_t take = static_cast<size_t>(std::min<uint64_t>(n, input_.buffered_size()));
     if (take > 0) {
@@ -536,7 +544,7 @@ net::awaitable<bool> Session::read_octets(uint64_t n,
     }
     if (n == 0) co_return true;
     if (!co_await flush()) co_return false;
-    if (!co_await read_more(config_->data_timeout)) co_return false;
+    if (!co_await read_more(deadline)) co_return false;
   }
 }
 

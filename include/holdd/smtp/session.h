@@ -89,7 +89,8 @@ class Session {
   void reset_transaction();
 
   // I/O. Each returns false when the connection is gone (EOF, reset, cancel).
-  net::awaitable<bool> read_more(std::chrono::seconds timeout);
+  // Reads what is there, waiting until `deadline` at most.
+  net::awaitable<bool> read_more(Clock::time_point deadline);
   net::awaitable<bool> flush();
   // Reads exactly n octets, handing them to `sink` piece by piece.
   net::awaitable<bool> read_octets(uint64_t n, const std::function<void(std::string_view)>& sink);
@@ -103,6 +104,9 @@ class Session {
   std::shared_ptr<const Directory> directory_;
   net::steady_timer timer_;
   Clock::time_point deadline_ = Clock::time_point::max();
+  // Set when the session starts waiting for a command line; the whole line must
+  // arrive by then (command_timeout), however it trickles in.
+  std::optional<Clock::time_point> line_deadline_;
 
   LineReader input_{kMaxCommandLine};
   std::string output_;
