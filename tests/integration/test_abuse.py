@@ -24,6 +24,15 @@ def rss_kb(holdd):
     raise AssertionError("no VmRSS")
 
 
+def rss_budget_kb(holdd):
+    """How much VmRSS may grow during one abuse scenario: 50 MB; under ASan more,
+    since its quarantine keeps up to 256 MB of freed memory mapped (not a leak:
+    LeakSanitizer checks that at exit)."""
+    with open(f"/proc/{holdd.proc.pid}/maps") as f:
+        asan = "libasan" in f.read()
+    return (50 + (300 if asan else 0)) * 1024
+
+
 def well_behaved_send(holdd, n, source="127.0.0.1", timeout=15):
     """One message with smtplib from `source`; returns (code, seconds)."""
     t0 = time.monotonic()
@@ -165,7 +174,6 @@ def test_idle_client_gets_421_4_4_2_after_command_timeout(holdd):
            outcome=f"421 4.4.2 after {elapsed:.1f}s")
 
 
-@pytest.mark.xfail(reason=SLOWLORIS_BUG, strict=True)
 @pytest.mark.holdd(config=SLOW)
 def test_client_dripping_a_command_byte_a_second_gets_421_4_4_2(holdd):
     with RawSmtp(holdd.smtp_port, timeout=20) as s:
@@ -178,7 +186,6 @@ def test_client_dripping_a_command_byte_a_second_gets_421_4_4_2(holdd):
     assert ok and elapsed <= 8, (reply, elapsed)
 
 
-@pytest.mark.xfail(reason=SLOWLORIS_BUG, strict=True)
 @pytest.mark.holdd(config=SLOW)
 def test_client_dripping_data_a_byte_a_second_gets_421_4_4_2_and_nothing_is_stored(holdd):
     holdd.ctl_json("lock", "anna@example.com")
@@ -235,8 +242,8 @@ def test_10_mb_command_line_gets_500_5_5_2_and_memory_stays_bounded(holdd):
         for _ in range(10):
             s.send(b"y" * (1 << 20))
     after2 = rss_kb(holdd)
-    assert after - before < 50 * 1024, f"VmRSS grew from {before} kB to {after} kB"
-    assert after2 - before < 50 * 1024, f"VmRSS grew from {before} kB to {after2} kB"
+    assert after - before < rss_budget_kb(holdd), f"VmRSS grew from {before} kB to {after} kB"
+    assert after2 - before < rss_budget_kb(holdd), f"VmRSS grew from {before} kB to {after2} kB"
     assert well_behaved_send(holdd, 2)[0] == 250
     record("abuse", "10 MB command line (with and without CRLF)", f"{size >> 20} MiB x 2", 2,
            outcome=f"500 5.5.2; VmRSS {before} -> {max(after, after2)} kB")
@@ -288,7 +295,7 @@ def test_flood_of_distinct_rcpts_gets_452_4_5_3_then_421(holdd):
     assert codes[-1] == 421, replies[-3:]
     assert all(c == 452 for c in codes[100:-1])
     after = rss_kb(holdd)
-    assert after - before < 50 * 1024, (before, after)
+    assert after - before < rss_budget_kb(holdd), (before, after)
     assert well_behaved_send(holdd, 1)[0] == 250
     record("abuse", f"{n} distinct RCPTs pipelined (max_recipients 100)", f"{n} RCPT commands", n,
            outcome=f"100 x 250, then 452 4.5.3, 421 after {len(codes) - 100} errors; "
@@ -309,7 +316,7 @@ def test_flood_of_one_repeated_rcpt_stays_bounded_and_queues_once(holdd):
     finally:
         s.close()
     after = rss_kb(holdd)
-    assert after - before < 50 * 1024, (before, after)
+    assert after - before < rss_budget_kb(holdd), (before, after)
     assert len(holdd.queue("anna@example.com")) == 1
     record("abuse", f"{n} identical RCPTs pipelined", f"{n} RCPT commands", n,
            outcome=f"all 250, one queue entry; VmRSS {before} -> {after} kB; {time.monotonic() - t0:.1f}s")
@@ -356,7 +363,7 @@ def test_bdat_chunk_sizes_that_lie(holdd):
     queued = holdd.queue("anna@example.com")
     assert [m["sender"] for m in queued] == ["liar@sender.test"]
     after = rss_kb(holdd)
-    assert after - before < 50 * 1024, (before, after)
+    assert after - before < rss_budget_kb(holdd), (before, after)
     holdd.ctl_json("release", "anna@example.com")
     got = holdd.sink_new.wait_for(1)
     assert got[0]["data"].endswith(content)
