@@ -34,6 +34,13 @@ void LineReader::append(std::string_view bytes) {
   commit(bytes.size());
 }
 
+void LineReader::release() {
+  if (begin_ != buf_.size() || discarding_) return;
+  std::string().swap(buf_);
+  begin_ = 0;
+  scanned_ = 0;
+}
+
 void LineReader::clear() {
   buf_.clear();
   begin_ = 0;

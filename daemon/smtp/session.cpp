@@ -20,6 +20,7 @@ namespace {
 using net::ip::tcp;
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 constexpr size_t kReadSize = 64 * 1024;
+constexpr size_t kMinReadSize = 4 * 1024;
 
 std::string peer_ip(const tcp::socket& socket) {
   boost::system::error_code ec;
@@ -519,9 +520,20 @@ net::awaitable<bool> Session::flush() {
 
 net::awaitable<bool> Session::read_more(Clock::time_point deadline) {
   set_deadline(deadline);
-  std::span<char> room = input_.prepare(kReadSize);
+  // Read as much as the client sends, but do not hold (and zero-fill) 64 KiB for
+  // every idle session: start small, grow while reads fill the room, shrink back
+  // when they do not. An idle session then costs a few KiB, not 64.
+  if (input_.buffered_size() == 0) input_.release();
+  std::span<char> room = input_.prepare(read_size_);
   auto [ec, n] = co_await stream_.read_some(room);
   input_.commit(ec ? 0 : n);
+  if (!ec) {
+    if (n == room.size()) {
+      read_size_ = std::min(read_size_ * 4, kReadSize);
+    } else if (n < read_size_ / 4) {
+      read_size_ = std::max(read_size_ / 2, kMinReadSize);
+    }
+  }
   if (ec) {
     if (ec != net::error::eof && ec != net::error::operation_aborted) {
       spdlog::debug("smtp: read from [{}]:{} failed: {}", client_.ip, client_.port, ec.message());

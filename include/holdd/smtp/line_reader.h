@@ -38,6 +38,8 @@ class LineReader {
   void append(std::string_view bytes);
   // Drops everything buffered (e.g. after STARTTLS, CVE-2011-0411).
   void clear();
+  // Frees the buffer's memory when nothing is buffered (an idle session).
+  void release();
 
   // The next complete command line, or nullopt when more input is needed.
   std::optional<CommandLine> next_line();

@@ -107,6 +107,7 @@ class Session {
   // Set when the session starts waiting for a command line; the whole line must
   // arrive by then (command_timeout), however it trickles in.
   std::optional<Clock::time_point> line_deadline_;
+  size_t read_size_ = 4 * 1024;  // adapts between 4 and 64 KiB (read_more)
 
   LineReader input_{kMaxCommandLine};
   std::string output_;
