@@ -388,7 +388,9 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
     refusal = Reply::message_too_big();
   }
   if (refusal) {
-    if (!co_await read_octets(cmd.chunk_size, [](std::string_view) {})) co_return std::nullopt;
+    // Named, not a temporary inside co_await: g++ 12 miscompiles that pattern.
+    const std::function<void(std::string_view)> discard = [](std::string_view) {};
+    if (!co_await read_octets(cmd.chunk_size, discard)) co_return std::nullopt;
     // A failed BDAT ends the transaction: later pipelined chunks get 503.
     reset_transaction();
     co_return *refusal;
@@ -399,7 +401,8 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
   }
   bdat_declared_ += cmd.chunk_size;
   BdatReader& reader = *bdat_;
-  if (!co_await read_octets(cmd.chunk_size, [&reader](std::string_view s) { reader.feed(s); })) {
+  const std::function<void(std::string_view)> keep = [&reader](std::string_view s) { reader.feed(s); };
+  if (!co_await read_octets(cmd.chunk_size, keep)) {
     co_return std::nullopt;
   }
   if (!cmd.last) co_return Reply::chunk_ok(cmd.chunk_size);

@@ -396,7 +396,16 @@ net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
     return txn.put(impl->info_dbi, kSeqKey, keys::u64_be(seq));
   };
   Status s = co_await impl->write(std::move(apply));
-  if (!s.is_ok()) co_return s;
+  if (!s.is_ok()) {
+    // A full disk often surfaces as EIO from the commit's write, not ENOSPC: if
+    // the message no longer fits, say so (452 4.3.1), not "local error" (451).
+    impl->refresh_disk();
+    if (s.code() == Status::Code::kIOError &&
+        (impl->disk_low.load() || impl->disk_free.load() < 2 * shared->content.size())) {
+      co_return Status::no_space("spool disk full: " + s.message());
+    }
+    co_return s;
+  }
   std::vector<std::string> mailboxes;
   for (const QueuedRecipient& r : shared->recipients) mailboxes.push_back(r.mailbox);
   for (auto& observer : impl->observers) observer(mailboxes);

@@ -143,7 +143,7 @@ def test_disk_below_min_free_gives_452_then_recovers_and_keeps_everything(small_
 
 
 @pytest.mark.holdd(config={"spool": {"min_free_disk": "1MiB"}}, start=False)
-def test_disk_really_full_under_lmdb_gives_4xx_and_the_spool_survives(small_spool, holdd):
+def test_disk_really_full_under_lmdb_gives_452_and_the_spool_survives(small_spool, holdd):
     """min_free_disk too small to help: LMDB itself hits ENOSPC in the commit."""
     spool, what = small_spool
     holdd.start()
@@ -156,7 +156,7 @@ def test_disk_really_full_under_lmdb_gives_4xx_and_the_spool_survives(small_spoo
     for _ in range(3):
         code, text = data_reply(holdd.smtp_port, "anna@example.com", big)
         codes.append(code)
-        assert 400 <= code < 500, f"a full disk must give a 4xx, got {code} {text}"
+        assert code == 452 and "4.3.1" in text, f"a full disk must give 452 4.3.1, got {code} {text}"
     assert len(holdd.queue("anna@example.com")) == 3
     filler.unlink()
     wait_until(lambda: data_reply(holdd.smtp_port, "anna@example.com", big)[0] == 250, 15,
