@@ -16,6 +16,7 @@ packages=(
   iproute2 procps
   # auth tests: a real DNS server on loopback, DKIM keys, organizational domains
   dnsmasq-base opendkim-tools publicsuffix  # dnsmasq-base: the binary, no system service
+  python3-dkim  # dkimpy: signs the DKIM test messages of test_auth_edge.py (Debian 12's opendkim-testmsg stops with "dkim_chunk(): Syntax error")
   # systemd-analyze, to verify systemd/holdd.service
   systemd
   # /metrics checked with the Prometheus project's own parser
