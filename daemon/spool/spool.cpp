@@ -9,10 +9,12 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
 #include <shared_mutex>
+#include <string_view>
 #include <unordered_set>
 
 #include <spdlog/spdlog.h>
@@ -20,6 +22,7 @@
 #include "holdd/base/clock.h"
 #include "holdd/spool/group_commit.h"
 #include "holdd/spool/keys.h"
+#include "holdd/spool/preallocation.h"
 #include "holdd/spool/write_txn.h"
 
 namespace holdd {
@@ -84,6 +87,7 @@ struct Spool::Impl {
   // Readers hold it shared for the life of a read txn; growing the map holds it
   // exclusively (mdb_env_set_mapsize needs no transaction open in the process).
   mutable std::shared_mutex resize_mu;
+  std::unique_ptr<SpoolPreallocation> preallocation;
   std::unique_ptr<GroupCommitWriter> writer;
   std::atomic<uint64_t> last_id{0};
 
@@ -321,7 +325,12 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   impl->rebuild_totals();
   impl->refresh_disk();
   Impl* raw = impl.get();
-  impl->writer = std::make_unique<GroupCommitWriter>(raw->env, [raw] { return raw->grow_map(); });
+  // HOLDD_SPOOL_PREALLOCATE=0 turns preallocation off, for benchmarks only.
+  const char* prealloc_env = std::getenv("HOLDD_SPOOL_PREALLOCATE");
+  impl->preallocation = std::make_unique<SpoolPreallocation>(
+      raw->env, prealloc_env == nullptr || std::string_view(prealloc_env) != "0");
+  impl->writer = std::make_unique<GroupCommitWriter>(
+      raw->env, [raw] { return raw->grow_map(); }, [raw] { raw->preallocation->top_up(); });
   return std::unique_ptr<Spool>(new Spool(std::move(impl)));
 }
 

@@ -26,7 +26,10 @@ class GroupCommitWriter {
 
   // `grow_map` is called on the writer thread, with no transaction open, when the
   // map is full; it returns non-OK when the map cannot grow any more.
-  GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map);
+  // `after_batch` (optional) runs on the writer thread after each batch's `done`
+  // callbacks, with no transaction open (SpoolPreallocation::top_up).
+  GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
+                    std::function<void()> after_batch = {});
   ~GroupCommitWriter();  // stop()
 
   // Queues a request. `done` gets OK after the batch holding it is durable, or the
@@ -37,6 +40,9 @@ class GroupCommitWriter {
 
   uint64_t commits() const { return commits_.load(); }
   uint64_t requests() const { return requests_.load(); }
+  // Time spent applying requests and committing batches (write + fsync), summed.
+  uint64_t apply_ns() const { return apply_ns_.load(); }
+  uint64_t commit_ns() const { return commit_ns_.load(); }
 
  private:
   struct Request {
@@ -48,6 +54,7 @@ class GroupCommitWriter {
 
   MDB_env* env_;
   std::function<Status()> grow_map_;
+  std::function<void()> after_batch_;
   size_t max_batch_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -55,6 +62,8 @@ class GroupCommitWriter {
   bool stopping_ = false;
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> apply_ns_{0};
+  std::atomic<uint64_t> commit_ns_{0};
   std::thread thread_;
 };
 

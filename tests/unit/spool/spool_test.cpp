@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 
@@ -179,6 +180,54 @@ TEST_CASE("Spool: a full LMDB map grows instead of refusing mail") {
     CHECK(spool->stats().map_size > (3u << 20));
     CHECK(spool->content(spool->head("anna@example.com")->id)->size() == big.size());
   });
+}
+
+TEST_CASE("Spool: the data file is kept allocated ahead of LMDB's last page, and all of it survives reopen") {
+  TempDir dir;
+  const fs::path data = dir.path / "data.mdb";
+  const std::string kFill(8000, 'm');
+  uint64_t used = 0;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+    for (int n = 0; n < 200; ++n) {
+      REQUIRE((co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna, kFill))).ok());
+    }
+    used = spool->stats().map_used;
+  });
+  // The writer tops the file up after each batch: at least one 4 MiB step of
+  // written zeros beyond the pages LMDB uses, so commits overwrite, not append.
+  CHECK(fs::file_size(data) >= used + (4u << 20));
+  for (int round = 1; round <= 2; ++round) {
+    run([&](net::io_context& io) -> net::awaitable<void> {
+      auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+      auto q = spool->queue("anna@example.com");
+      REQUIRE(q.size() == static_cast<size_t>(200 * round));
+      for (size_t i = 0; i < q.size(); ++i) {
+        CHECK(q[i].sender == std::to_string(i) + "@x.test");
+        CHECK(*spool->content(q[i].id) == kFill);
+      }
+      // The next messages land in the preallocated pages.
+      for (int n = 0; n < 200; ++n) {
+        std::string sender = std::to_string(200 * round + n) + "@x.test";
+        REQUIRE((co_await spool->put(message(*spool, sender, kAnna, kFill))).ok());
+      }
+    });
+  }
+}
+
+TEST_CASE("Spool: HOLDD_SPOOL_PREALLOCATE=0 leaves the data file at what LMDB wrote") {
+  TempDir dir;
+  uint64_t used = 0;
+  ::setenv("HOLDD_SPOOL_PREALLOCATE", "0", 1);
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+    for (int n = 0; n < 50; ++n) {
+      REQUIRE((co_await spool->put(message(*spool, "a@x.test", kAnna, std::string(8000, 'm')))).ok());
+    }
+    used = spool->stats().map_used;
+  });
+  ::unsetenv("HOLDD_SPOOL_PREALLOCATE");
+  CHECK(fs::file_size(dir.path / "data.mdb") <= used);
 }
 
 TEST_CASE("Spool: drop removes every entry of a message") {
