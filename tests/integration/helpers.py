@@ -199,10 +199,13 @@ class Sink:
     def __init__(self, name, workdir, lmtp=False):
         self.name = name
         self.lmtp = lmtp
+        self.tls = None  # (certificate, key) paths: offer STARTTLS; set before start()
+        self.record_commands = False  # log every command line (commands()); set before start()
         self.port = free_port()
         self.dir = Path(workdir) / f"sink-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.log = self.dir / "received.jsonl"
+        self.commands_log = self.dir / "commands.jsonl"
         self.control_file = self.dir / "control.json"
         self.stderr = self.dir / "stderr.log"
         self.proc = None
@@ -216,8 +219,12 @@ class Sink:
         cmd = [SYSTEM_PYTHON, str(HERE / "upstream_sink.py"), "--port", str(self.port),
                "--log", str(self.log), "--control", str(self.control_file),
                "--ready", str(ready), "--name", f"{self.name}.upstream.test"]
+        if self.record_commands:
+            cmd += ["--commands", str(self.commands_log)]
         if self.lmtp:
             cmd.append("--lmtp")
+        if self.tls:
+            cmd += ["--tls-cert", str(self.tls[0]), "--tls-key", str(self.tls[1])]
         with open(self.stderr, "ab") as err:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
 
@@ -264,6 +271,19 @@ class Sink:
                 continue  # a line being written right now
             e["data"] = base64.b64decode(e.pop("data_b64"))
             out.append(e)
+        return out
+
+    def commands(self):
+        """Every command line received, in order, when record_commands was set:
+        dicts with verb and tls (whether the session was inside TLS when it arrived)."""
+        if not self.commands_log.exists():
+            return []
+        out = []
+        for line in self.commands_log.read_bytes().split(b"\n"):
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # blank, or a line being written right now
         return out
 
     def deliveries(self, rcpt=None):

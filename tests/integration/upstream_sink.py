@@ -22,6 +22,12 @@ change the sink's behaviour without restarting it:
 
 In SMTP mode the DATA reply is the first refusal that applies (or 250); in LMTP mode
 there is one reply per accepted recipient (RFC 2033), each chosen on its own.
+
+With --tls-cert/--tls-key the sink offers STARTTLS with that certificate. With
+--commands every command line is appended to that file as one JSON line, before it
+is handled, with whether the session was inside TLS at that moment:
+
+  {"time": 1700000000.1, "verb": "MAIL", "tls": true}
 """
 import argparse
 import asyncio
@@ -29,6 +35,7 @@ import base64
 import json
 import os
 import signal
+import ssl
 import sys
 import time
 
@@ -104,14 +111,44 @@ class Recorder:
             os.close(fd)
 
 
+def append_line(path, entry):
+    # One write per line, so a reader never sees half an entry except at the end.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (json.dumps(entry) + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def log_commands(server, path):
+    """Wraps every smtp_<VERB> handler aiosmtpd dispatches to (its _smtp_methods
+    table, built in its constructor) so that each command is logged first."""
+    def wrap(verb, method):
+        async def logged(arg):
+            append_line(path, {"time": time.time(), "verb": verb,
+                               "tls": server._tls_protocol is not None})
+            return await method(arg)
+        return logged
+
+    server._smtp_methods = {verb: wrap(verb, m) for verb, m in server._smtp_methods.items()}
+
+
 async def serve(args):
     recorder = Recorder(args.log, args.control, args.lmtp)
     protocol = LMTP if args.lmtp else SMTP
 
+    tls_context = None
+    if args.tls_cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(args.tls_cert, args.tls_key)
+
     def factory():
-        return protocol(recorder, hostname=args.name, ident="upstream-sink",
-                        data_size_limit=args.data_size_limit, enable_SMTPUTF8=True,
-                        decode_data=False)
+        server = protocol(recorder, hostname=args.name, ident="upstream-sink",
+                          data_size_limit=args.data_size_limit, enable_SMTPUTF8=True,
+                          decode_data=False, tls_context=tls_context)
+        if args.commands:
+            log_commands(server, args.commands)
+        return server
 
     loop = asyncio.get_running_loop()
     server = await loop.create_server(factory, host=args.host, port=args.port,
@@ -138,6 +175,9 @@ def main():
     p.add_argument("--lmtp", action="store_true")
     p.add_argument("--name", default="upstream.test")
     p.add_argument("--data-size-limit", type=int, default=64 << 20)
+    p.add_argument("--tls-cert", help="PEM certificate chain: offer STARTTLS")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    p.add_argument("--commands", help="JSON-lines log of every command received")
     args = p.parse_args()
     asyncio.run(serve(args))
     return 0
