@@ -17,6 +17,7 @@
 #include "holdd/control/metrics_server.h"
 #include "holdd/control/sd_notify.h"
 #include "holdd/relay/dispatcher.h"
+#include "holdd/relay/upstream_client.h"
 #include "holdd/route/directory.h"
 #include "holdd/smtp/server.h"
 #include "holdd/smtp/tls_context.h"
@@ -35,11 +36,22 @@ std::optional<std::pair<Config, std::shared_ptr<const Directory>>> load_all(
     return std::nullopt;
   }
   Config config = std::get<Config>(std::move(loaded));
+  // A CA file that holds no certificate would defer every delivery to that
+  // upstream: refuse it now, like a [tls] certificate that does not load.
+  bool upstream_tls_ok = true;
+  for (const std::optional<UpstreamConfig>* upstream : {&config.upstream_old, &config.upstream_new}) {
+    if (!upstream->has_value()) continue;
+    if (Status s = check_tls_settings(**upstream); !s.is_ok()) {
+      report(config.path + ": " + s.message());
+      upstream_tls_ok = false;
+    }
+  }
   auto directory = Directory::load(config.directory);
   if (auto* errors = std::get_if<std::vector<ConfigError>>(&directory)) {
     for (const ConfigError& e : *errors) report(e.to_string());
     return std::nullopt;
   }
+  if (!upstream_tls_ok) return std::nullopt;
   return std::make_pair(std::move(config), std::get<std::shared_ptr<const Directory>>(directory));
 }
 

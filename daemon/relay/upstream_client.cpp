@@ -98,6 +98,25 @@ DeliveryResult verdict(const SmtpReply& reply) {
   return r;
 }
 
+// The client context for STARTTLS towards `cfg`: TLS 1.2 or later, and for
+// tls = "required" the CA store its certificate is verified against.
+Result<ssl::context> make_tls_context(const UpstreamConfig& cfg) {
+  ssl::context ctx(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  if (cfg.tls == UpstreamTls::kRequired) {
+    ErrorCode ec;
+    if (cfg.ca_file.empty()) {
+      ctx.set_default_verify_paths(ec);
+      if (ec) return Status::io_error("cannot load the system CA store: " + ec.message());
+    } else {
+      ctx.load_verify_file(cfg.ca_file, ec);
+      if (ec) return Status::io_error("cannot load CA file " + cfg.ca_file + ": " + ec.message());
+    }
+  }
+  return Result<ssl::context>(std::move(ctx));
+}
+
 // The verdict on a reply that refused the transaction before its content.
 DeliveryResult refusal_result(const SmtpReply& reply) {
   DeliveryResult r = verdict(reply);
@@ -559,20 +578,9 @@ net::awaitable<Status> UpstreamClient::Impl::handshake() {
 
 Result<ssl::context*> UpstreamClient::Impl::tls_context() {
   if (tls_ctx) return &*tls_ctx;
-  ssl::context ctx(ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-  if (cfg.tls == UpstreamTls::kRequired) {
-    ErrorCode ec;
-    if (cfg.ca_file.empty()) {
-      ctx.set_default_verify_paths(ec);
-      if (ec) return Status::io_error("cannot load the system CA store: " + ec.message());
-    } else {
-      ctx.load_verify_file(cfg.ca_file, ec);
-      if (ec) return Status::io_error("cannot load CA file " + cfg.ca_file + ": " + ec.message());
-    }
-  }
-  tls_ctx.emplace(std::move(ctx));
+  Result<ssl::context> ctx = make_tls_context(cfg);
+  if (!ctx) return ctx.status();
+  tls_ctx.emplace(std::move(*ctx));
   return &*tls_ctx;
 }
 
@@ -703,6 +711,17 @@ void UpstreamClient::Impl::close() {
 }
 
 // ---------------------------------------------------------------------------
+
+Status check_tls_settings(const UpstreamConfig& upstream) {
+  if (upstream.tls != UpstreamTls::kRequired) return Status::ok();
+  Result<ssl::context> ctx = make_tls_context(upstream);
+  if (!ctx) {
+    const std::string key = "upstream." + upstream.name + "." +
+                            (upstream.ca_file.empty() ? "tls" : "ca_file");
+    return Status::invalid(key + ": " + ctx.status().message());
+  }
+  return Status::ok();
+}
 
 UpstreamClient::UpstreamClient(net::any_io_executor ex, UpstreamConfig upstream,
                                std::string helo_name)

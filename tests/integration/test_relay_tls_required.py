@@ -145,3 +145,42 @@ def test_certificate_that_does_not_verify_is_deferred_not_delivered(holdd, pki, 
         holdd.sink_old.commands()
     assert holdd.sink_old.entries() == []
     assert "retrying without TLS" not in holdd.log_text()
+
+
+def ca_garbage(tmp_path):
+    bad = tmp_path / "garbage.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n")
+    return bad
+
+
+@pytest.mark.holdd(start=False)
+def test_a_ca_file_without_a_certificate_stops_start_and_fails_check_config(holdd, tmp_path):
+    """Found with these tests: such a file passed --check-config and then deferred
+    every delivery with "cannot load CA file"."""
+    bad = ca_garbage(tmp_path)
+    holdd.config["upstream"]["old"].update(
+        {"tls": "required", "ca_file": str(bad), "tls_name": UPSTREAM_NAME})
+    holdd.write_config()
+    expected = f"upstream.old.ca_file: cannot load CA file {bad}"
+    check = subprocess.run([holdd.bin, "--config", str(holdd.config_path), "--check-config"],
+                           capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert expected in check.stderr, check.stderr
+    run = subprocess.run([holdd.bin, "--config", str(holdd.config_path)],
+                         capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert expected in run.stdout + run.stderr
+
+
+def test_sighup_refuses_a_ca_file_without_a_certificate(holdd, tmp_path):
+    bad = ca_garbage(tmp_path)
+    holdd.config["upstream"]["old"].update(
+        {"tls": "required", "ca_file": str(bad), "tls_name": UPSTREAM_NAME})
+    holdd.write_config()
+    holdd.reload()
+    wait_until(lambda: f"reload refused: {holdd.config_path}: upstream.old.ca_file" in holdd.log_text(),
+               15, what="the refused reload in the log")
+    assert holdd.running
+    # The running configuration (tls = "none" to the old upstream) stays.
+    holdd.send("a@sender.test", ["anna@example.com"], make_message(4))
+    holdd.sink_old.wait_for(1, "anna@example.com")

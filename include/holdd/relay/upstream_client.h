@@ -10,6 +10,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include "holdd/base/status.h"
 #include "holdd/config/config.h"
 
 namespace holdd {
@@ -43,6 +44,12 @@ struct DeliveryResult {
   std::string reply;  // "250 2.0.0 Ok: queued as X" or "connect to h:25: Connection refused"
   bool accepted() const { return outcome == Outcome::kAccepted; }
 };
+
+// Whether the TLS settings of `upstream` can be used, so that a bad one is found by
+// --check-config, at start and on SIGHUP rather than as a deferral of every
+// delivery: for tls = "required", its ca_file (or the system store) must load and
+// hold a certificate. The error names the key and the file.
+Status check_tls_settings(const UpstreamConfig& upstream);
 
 class UpstreamClient {
  public:

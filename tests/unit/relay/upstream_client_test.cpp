@@ -529,6 +529,26 @@ struct TestCertificate {
   }
 };
 
+TEST_CASE("check_tls_settings: a CA file without a certificate is refused for tls = required") {
+  TestCertificate tls;
+  const fs::path garbage = tls.dir.path() / "garbage.pem";
+  std::ofstream(garbage) << "not a certificate\n";
+  UpstreamConfig cfg = config_for(25);
+  cfg.name = "new";
+  cfg.tls = UpstreamTls::kRequired;
+  cfg.ca_file = garbage.string();
+  const Status bad = check_tls_settings(cfg);
+  CHECK(!bad.is_ok());
+  CHECK(bad.message().rfind("upstream.new.ca_file: cannot load CA file " + garbage.string(), 0) == 0);
+
+  cfg.ca_file = tls.cert.string();
+  CHECK(check_tls_settings(cfg).is_ok());
+
+  cfg.ca_file = garbage.string();  // not used without tls = required
+  cfg.tls = UpstreamTls::kOpportunistic;
+  CHECK(check_tls_settings(cfg).is_ok());
+}
+
 TEST_CASE("UpstreamClient: STARTTLS with a verified certificate, opportunistic and required") {
   TestCertificate tls;
   auto peer = Peer::aiosmtpd({"--cert", tls.cert.string(), "--key", tls.key.string()});
