@@ -102,6 +102,10 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # holdd_VERSION_ARCH.deb
 set(CPACK_DEBIAN_PACKAGE_SECTION "mail")
 set(CPACK_DEBIAN_PACKAGE_PRIORITY "optional")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)   # Depends: from dpkg-shlibdeps (dpkg-dev)
+# Appended to by the shlibdeps above. procps: /bin/kill, which the unit's
+# ExecReload= runs (not in a minimal Debian 12; `systemctl reload holdd` failed
+# with 203/EXEC without it, tests/integration/test_deb_install.py).
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "procps")
 # systemd-sysusers/-tmpfiles create the user and directories; without systemd the
 # postinst falls back to useradd (package passwd, priority required).
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "systemd")

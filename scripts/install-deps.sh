@@ -25,6 +25,9 @@ packages=(
   clang libclang-rt-14-dev
   # cpack -G DEB: dpkg-shlibdeps computes the package's Depends, dpkg-deb builds it
   dpkg-dev
+  # test_deb_install.py: installs the .deb in a throwaway Debian 12 root booted with
+  # systemd-nspawn (the root is bootstrapped once, cached in /var/cache/holdd-tests)
+  debootstrap systemd-container
 )
 
 missing=()

@@ -9,6 +9,7 @@ stub systemd tools that record what they were asked to do.
 
 cpack first runs the tree's `preinstall` target (= `all`): a no-op in a tree that
 scripts/test.sh has just built, a rebuild if the sources changed since."""
+import fcntl
 import json
 import os
 import re
@@ -52,7 +53,11 @@ def deb(tmp_path_factory):
     if not config.exists():
         pytest.skip(f"no {config}: HOLDD_BIN is not in a configured build tree")
     out = tmp_path_factory.mktemp("pkg")
-    run(["cpack", "--config", config, "-G", "DEB", "-B", out], cwd=build)
+    # One cpack at a time per build tree (test_deb_install.py takes the same lock):
+    # both run cpack's `preinstall` build and write build/systemd/holdd.service.
+    with open(build / "packaging" / ".cpack.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run(["cpack", "--config", config, "-G", "DEB", "-B", out], cwd=build)
     debs = sorted(out.glob("holdd_*.deb"))
     assert len(debs) == 1, list(out.iterdir())
     return debs[0]
