@@ -26,13 +26,15 @@ use the host's network: commands run with nsenter into the container's namespace
 but the network one), and teardown powers it off, checks that no mount is left
 under the root and deletes it. The bootstrapped root is cached as a tarball in
 /var/cache/holdd-tests (HOLDD_TEST_CACHE), so only the first run downloads it
-(about 40 s); delete the tarball to refresh it.
+(65-75 s here; a whole run takes about 90 s cold, 20 s warm); delete the tarball to
+refresh it (`apt-get update` runs in the container every time anyway).
 
 Runs only as root with debootstrap and systemd-nspawn (scripts/install-deps.sh
 installs them), and only in the release tree: the packaged binaries are stripped
 release builds either way, so the ASan tree would test the same thing twice.
 HOLDD_DEB_INSTALL_TEST=0 skips it, =1 runs it in any tree.
 Debian's mirror: HOLDD_DEBIAN_MIRROR (default http://deb.debian.org/debian)."""
+import ctypes
 import fcntl
 import json
 import os
@@ -169,6 +171,13 @@ def deb(tmp_path_factory):
     return debs[0]
 
 
+def die_with_parent():
+    """In the child before exec: SIGTERM (= power the container off) if pytest dies
+    without its teardown (killed by ctest's timeout, say)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
 class Container:
     """A booted systemd-nspawn container on a private copy of the cached root."""
 
@@ -187,14 +196,21 @@ class Container:
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent)
 
         def leader():
             assert self.proc.poll() is None, f"systemd-nspawn exited {self.proc.returncode}:\n" \
                 + self.log_text()
+            # nspawn's short-lived intermediate child is a child too: wait for the
+            # one that has executed systemd.
             r = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True)
-            pids = r.stdout.split()
-            return int(pids[0]) if pids else None
+            for pid in r.stdout.split():
+                try:
+                    if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd":
+                        return int(pid)
+                except OSError:
+                    pass
+            return None
 
         self.leader = wait_until(leader, 30, interval=0.1, what="the container's PID 1")
 
