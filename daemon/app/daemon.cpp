@@ -97,7 +97,8 @@ class Daemon {
       spdlog::critical("auth: {}", verifier.status().to_string());
       return 1;
     }
-    deps.annotator = std::make_shared<AuthAnnotator>(std::move(*verifier));
+    annotator_ = std::make_shared<AuthAnnotator>(std::shared_ptr<auth::AuthVerifier>(std::move(*verifier)));
+    deps.annotator = annotator_;
     Result<std::shared_ptr<TlsContext>> tls = load_tls(config_.tls);
     if (!tls) {
       spdlog::critical("{}", tls.status().message());
@@ -212,6 +213,14 @@ class Daemon {
       sd_notify::ready();
       return;
     }
+    // [auth] too: a verifier that cannot be made (a bad nameserver) refuses the reload.
+    auto verifier = auth::AuthVerifier::create(config.auth);
+    if (!verifier) {
+      spdlog::error("reload refused: auth: {}", verifier.status().to_string());
+      spdlog::error("reload refused: the running configuration stays in force");
+      sd_notify::ready();
+      return;
+    }
     if (config.spool.path != config_.spool.path || config.control.socket != config_.control.socket) {
       spdlog::warn("reload: spool.path and control.socket changes take effect only after a restart");
     }
@@ -235,6 +244,9 @@ class Daemon {
     }
     smtp_->set_tls(std::move(*tls));
     dispatcher_->reconfigure(config_);
+    annotator_->replace(std::shared_ptr<auth::AuthVerifier>(std::move(*verifier)));
+    spdlog::info("reload: [auth] spf={} dkim={} dmarc={} authserv_id={} for new messages", config_.auth.spf,
+                 config_.auth.dkim, config_.auth.dmarc, config_.auth.authserv_id);
     spdlog::info("reload done: {} mailboxes, {} domains", directory_->mailboxes().size(),
                  config_.directory.domains.size());
     sd_notify::ready();
@@ -247,6 +259,7 @@ class Daemon {
   IntakeStats intake_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::shared_ptr<AuthAnnotator> annotator_;
   std::unique_ptr<SmtpServer> smtp_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;
