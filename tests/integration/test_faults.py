@@ -142,16 +142,19 @@ def test_disk_below_min_free_gives_452_then_recovers_and_keeps_everything(small_
            refusals, lost=6 - len(got), outcome="452 4.3.1; recovered when space returned")
 
 
-@pytest.mark.holdd(config={"spool": {"min_free_disk": "1MiB"}}, start=False)
+@pytest.mark.holdd(config={"spool": {"min_free_disk": "1MiB"}, "server": {"max_message_size": "30MiB"}},
+                   start=False)
 def test_disk_really_full_under_lmdb_gives_452_and_the_spool_survives(small_spool, holdd):
-    """min_free_disk too small to help: LMDB itself hits ENOSPC in the commit."""
+    """min_free_disk too small to help: LMDB itself hits ENOSPC in the commit. The
+    spool keeps 4-8 MiB of its data file allocated ahead (SpoolPreallocation), which
+    a message may use: the message is larger than that plus what is left free."""
     spool, what = small_spool
     holdd.start()
     holdd.ctl_json("lock", "anna@example.com")
     for n in range(3):
         assert data_reply(holdd.smtp_port, "anna@example.com", make_message(n))[0] == 250
     filler = fill(spool, leave_free=3 << 20)
-    big = make_message(99, body=("y" * 898 + "\r\n") * 6700)  # 6 MB > what is left
+    big = make_message(99, body=("y" * 898 + "\r\n") * 20000)  # 18 MB > 3 MB free + 8 MiB ahead
     codes = []
     for _ in range(3):
         code, text = data_reply(holdd.smtp_port, "anna@example.com", big)
@@ -166,7 +169,8 @@ def test_disk_really_full_under_lmdb_gives_452_and_the_spool_survives(small_spoo
     holdd.ctl_json("release", "anna@example.com")
     got = holdd.sink_new.wait_for(4, timeout=60)
     record("faults", "spool disk full inside the LMDB commit (ENOSPC)",
-           f"{what}, 6 MB message with 3 MB free, 3 tries", len(codes), lost=4 - len(got),
+           f"{what}, 18 MB message with 3 MB free (+ up to 8 MiB preallocated), 3 tries", len(codes),
+           lost=4 - len(got),
            outcome=f"replies {sorted(set(codes))}; recovered, spool reopens")
 
 
