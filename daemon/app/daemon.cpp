@@ -213,13 +213,18 @@ class Daemon {
       sd_notify::ready();
       return;
     }
-    // [auth] too: a verifier that cannot be made (a bad nameserver) refuses the reload.
-    auto verifier = auth::AuthVerifier::create(config.auth);
-    if (!verifier) {
-      spdlog::error("reload refused: auth: {}", verifier.status().to_string());
-      spdlog::error("reload refused: the running configuration stays in force");
-      sd_notify::ready();
-      return;
+    // [auth] too, when it changed: a verifier that cannot be made (a bad
+    // nameserver) refuses the reload. Unchanged, the running verifier stays.
+    std::unique_ptr<auth::AuthVerifier> new_verifier;
+    if (!(config.auth == config_.auth)) {
+      auto verifier = auth::AuthVerifier::create(config.auth);
+      if (!verifier) {
+        spdlog::error("reload refused: auth: {}", verifier.status().to_string());
+        spdlog::error("reload refused: the running configuration stays in force");
+        sd_notify::ready();
+        return;
+      }
+      new_verifier = std::move(*verifier);
     }
     if (config.spool.path != config_.spool.path || config.control.socket != config_.control.socket) {
       spdlog::warn("reload: spool.path and control.socket changes take effect only after a restart");
@@ -244,9 +249,11 @@ class Daemon {
     }
     smtp_->set_tls(std::move(*tls));
     dispatcher_->reconfigure(config_);
-    annotator_->replace(std::shared_ptr<auth::AuthVerifier>(std::move(*verifier)));
-    spdlog::info("reload: [auth] spf={} dkim={} dmarc={} authserv_id={} for new messages", config_.auth.spf,
-                 config_.auth.dkim, config_.auth.dmarc, config_.auth.authserv_id);
+    if (new_verifier) {
+      annotator_->replace(std::shared_ptr<auth::AuthVerifier>(std::move(new_verifier)));
+      spdlog::info("reload: [auth] spf={} dkim={} dmarc={} authserv_id={} for new messages",
+                   config_.auth.spf, config_.auth.dkim, config_.auth.dmarc, config_.auth.authserv_id);
+    }
     spdlog::info("reload done: {} mailboxes, {} domains", directory_->mailboxes().size(),
                  config_.directory.domains.size());
     sd_notify::ready();

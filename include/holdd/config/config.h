@@ -88,6 +88,8 @@ struct AuthConfig {
   std::string authserv_id;               // default: server.hostname
   std::vector<std::string> nameservers;  // "IP", "IP:port", "[v6]:port"
   std::chrono::seconds dns_timeout{5};
+
+  bool operator==(const AuthConfig&) const = default;
 };
 
 struct Config {
