@@ -178,6 +178,11 @@ class Handler {
   Handler(const DaemonView& view, const ControlPeer& peer) : view_(view), by_(peer.by()) {}
 
   net::awaitable<Result<json>> run(const std::string& command, const json& args) {
+    // Every message answered 250 must show: commit the spool's journaled puts.
+    if (view_.spool != nullptr) {
+      Status synced = co_await spool().sync();
+      if (!synced.is_ok()) spdlog::warn("control: spool sync failed: {}", synced.to_string());
+    }
     if (command == "status") co_return status();
     if (command == "list") co_return list(args);
     if (command == "show") co_return show(args);

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "holdd/control/metrics.h"
+#include "holdd/spool/spool.h"
 #include "holdd/control/snapshot.h"
 
 namespace holdd {
@@ -106,6 +107,8 @@ net::awaitable<void> serve(std::shared_ptr<Impl> self, tcp::socket socket) {
   } else if (ec) {
     co_return;  // closed, timed out, or stop()
   } else {
+    // The queue gauges must count every message answered 250.
+    if (self->view.spool != nullptr) co_await self->view.spool->sync();
     reply = self->answer(std::string_view(head).substr(0, n));
   }
   co_await net::async_write(socket, net::buffer(reply), kTuple);

@@ -27,9 +27,9 @@ uint64_t elapsed_ns(std::chrono::steady_clock::time_point from, std::chrono::ste
 }  // namespace
 
 GroupCommitWriter::GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
-                                     std::function<void()> after_batch)
+                                     std::function<void()> after_batch, Journaling journaling)
     : env_(env), grow_map_(std::move(grow_map)), after_batch_(std::move(after_batch)),
-      max_batch_(max_batch_from_env()),
+      journaling_(std::move(journaling)), max_batch_(max_batch_from_env()),
       thread_([this] { run(); }) {}
 
 GroupCommitWriter::~GroupCommitWriter() { stop(); }
@@ -57,11 +57,15 @@ void GroupCommitWriter::stop() {
     if (commits_.load() > 0) {
       const double commits = static_cast<double>(commits_.load());
       spdlog::info(
-          "spool: {} writes in {} commits ({:.1f} per fsync), mean apply {:.3f} ms, mean commit "
-          "(write + fsync) {:.3f} ms",
-          requests_.load(), commits_.load(), static_cast<double>(requests_.load()) / commits,
-          static_cast<double>(apply_ns_.load()) / commits / 1e6,
-          static_cast<double>(commit_ns_.load()) / commits / 1e6);
+          "spool: {} writes in {} LMDB commits and {} journal appends; apply {:.1f} ms in all, "
+          "mean LMDB commit (write + fsync) {:.3f} ms, mean journal append (write + fdatasync) "
+          "{:.3f} ms",
+          requests_.load(), commits_.load(), journaled_.load(),
+          static_cast<double>(apply_ns_.load()) / 1e6,
+          static_cast<double>(commit_ns_.load()) / commits / 1e6,
+          journaled_.load() > 0
+              ? static_cast<double>(journal_ns_.load()) / static_cast<double>(journaled_.load()) / 1e6
+              : 0.0);
     }
   }
 }
@@ -69,34 +73,101 @@ void GroupCommitWriter::stop() {
 void GroupCommitWriter::run() {
   for (;;) {
     std::deque<Request> batch;
+    bool stopping = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping, and everything queued was applied
+      auto ready = [&] { return stopping_ || !pending_.empty(); };
+      if (carried_.empty()) {
+        cv_.wait(lock, ready);
+      } else {
+        cv_.wait_until(lock, carried_since_ + journaling_.max_delay, ready);
+      }
       while (!pending_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(pending_.front()));
         pending_.pop_front();
       }
+      stopping = stopping_ && pending_.empty();
     }
-    commit_batch(batch);
-    if (after_batch_) after_batch_();
+    if (batch.empty() && carried_.empty()) {
+      if (stopping) return;  // everything queued was applied and committed
+      continue;
+    }
+    // An empty batch here is the deadline of the journaled requests, or the stop.
+    const bool committed = commit_batch(batch, batch.empty() || stopping);
+    if (committed && after_batch_) after_batch_();
+    if (stopping && !carried_.empty()) {
+      // The last commit failed: the journal keeps the records, and the next open
+      // applies them.
+      spdlog::error("spool: {} journaled messages are not in LMDB yet at stop; the next start "
+                    "recovers them from the journal",
+                    carried_.size());
+      if (open_ != nullptr) mdb_txn_abort(open_);
+      open_ = nullptr;
+      return;
+    }
   }
 }
 
-void GroupCommitWriter::commit_batch(std::deque<Request>& batch) {
+Status GroupCommitWriter::open_transaction(bool& map_full) {
+  map_full = false;
+  if (open_ != nullptr) return Status::ok();
+  Status s = lmdb_status(mdb_txn_begin(env_, nullptr, 0, &open_), "mdb_txn_begin");
+  if (!s.is_ok()) {
+    open_ = nullptr;
+    return s;
+  }
+  if (carried_.empty()) return s;
+  // The transaction that held the journaled records was aborted: apply them again.
+  WriteTxn txn(open_);
+  for (const JournalRecord& record : carried_) {
+    s = journaling_.replay(txn, record);
+    if (!s.is_ok()) break;
+  }
+  if (!s.is_ok()) {
+    map_full = txn.map_full();
+    mdb_txn_abort(open_);
+    open_ = nullptr;
+    return s;
+  }
+  carried_hooks_ = std::move(txn.after_commit_hooks());
+  return s;
+}
+
+bool GroupCommitWriter::can_journal(const std::vector<std::optional<JournalRecord>>& records,
+                                    const std::vector<Status>& results) const {
+  if (journaling_.journal == nullptr) return false;
+  uint64_t bytes = 0;
+  size_t count = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!results[i].is_ok()) continue;  // applied nothing: nothing to journal
+    if (!records[i] || records[i]->payload_size() > journaling_.max_record) return false;
+    bytes += records[i]->payload_size();
+    ++count;
+  }
+  if (count == 0 || carried_bytes_ + bytes > journaling_.max_bytes) return false;
+  if (!carried_.empty() &&
+      std::chrono::steady_clock::now() - carried_since_ >= journaling_.max_delay) {
+    return false;
+  }
+  return journaling_.journal->fits(bytes, count);
+}
+
+bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_commit) {
   std::vector<Status> results(batch.size());
   std::vector<std::vector<std::function<void()>>> hooks(batch.size());
+  std::vector<std::optional<JournalRecord>> records(batch.size());
   Status batch_status;
+  bool journaled = false, committed = false;
   for (int attempt = 0;; ++attempt) {
     const auto apply_start = std::chrono::steady_clock::now();
-    MDB_txn* parent = nullptr;
-    batch_status = lmdb_status(mdb_txn_begin(env_, nullptr, 0, &parent), "mdb_txn_begin");
-    if (!batch_status.is_ok()) break;
     bool map_full = false;
+    batch_status = open_transaction(map_full);
+    if (!batch_status.is_ok() && !map_full) break;
     for (size_t i = 0; i < batch.size() && !map_full; ++i) {
       hooks[i].clear();
+      records[i].reset();
       MDB_txn* child = nullptr;
-      results[i] = lmdb_status(mdb_txn_begin(env_, parent, 0, &child), "mdb_txn_begin (nested)");
+      results[i] = lmdb_status(mdb_txn_begin(env_, open_, 0, &child), "mdb_txn_begin (nested)");
       if (!results[i].is_ok()) continue;
       WriteTxn txn(child);
       try {
@@ -109,23 +180,70 @@ void GroupCommitWriter::commit_batch(std::deque<Request>& batch) {
         mdb_txn_abort(child);
       } else if (results[i].is_ok()) {
         results[i] = lmdb_status(mdb_txn_commit(child), "mdb_txn_commit (nested)");
-        if (results[i].is_ok()) hooks[i] = std::move(txn.after_commit_hooks());
+        if (results[i].is_ok()) {
+          hooks[i] = std::move(txn.after_commit_hooks());
+          records[i] = std::move(txn.journal_record());
+        }
       } else {
         mdb_txn_abort(child);
       }
     }
     if (!map_full) {
-      // The one fsync of the batch: after it returns, every request in it is durable.
       const auto commit_start = std::chrono::steady_clock::now();
       apply_ns_.fetch_add(elapsed_ns(apply_start, commit_start));
-      int rc = mdb_txn_commit(parent);
-      commit_ns_.fetch_add(elapsed_ns(commit_start, std::chrono::steady_clock::now()));
-      if (rc != MDB_MAP_FULL) {
-        batch_status = lmdb_status(rc, "mdb_txn_commit");
-        break;
+      if (!force_commit && can_journal(records, results)) {
+        std::vector<const JournalRecord*> appended;
+        for (size_t i = 0; i < batch.size(); ++i) {
+          if (results[i].is_ok()) appended.push_back(&*records[i]);
+        }
+        const auto append_start = std::chrono::steady_clock::now();
+        Status s = journaling_.journal->append(appended);
+        journal_ns_.fetch_add(elapsed_ns(append_start, std::chrono::steady_clock::now()));
+        if (s.is_ok()) {
+          if (carried_.empty()) carried_since_ = std::chrono::steady_clock::now();
+          for (size_t i = 0; i < batch.size(); ++i) {
+            if (!results[i].is_ok()) continue;
+            carried_bytes_ += records[i]->payload_size();
+            carried_.push_back(std::move(*records[i]));
+            for (auto& hook : hooks[i]) carried_hooks_.push_back(std::move(hook));
+            hooks[i].clear();
+          }
+          journaled_.fetch_add(1);
+          journaled = true;
+          break;
+        }
+        // The LMDB commit below makes the batch durable instead.
+        spdlog::warn("spool: journal append failed ({}); committing to LMDB instead", s.to_string());
       }
-    } else {
-      mdb_txn_abort(parent);
+      // The batch's LMDB commit, with everything journaled before it: after it
+      // returns, every request in it is durable and visible.
+      if (!carried_.empty()) {
+        WriteTxn txn(open_);
+        Status s = journaling_.mark_applied(txn, journaling_.journal->last_seq());
+        if (!s.is_ok()) {
+          map_full = txn.map_full();
+          if (!map_full) {
+            mdb_txn_abort(open_);
+            open_ = nullptr;
+            batch_status = s;
+            break;
+          }
+        }
+      }
+      if (!map_full) {
+        int rc = mdb_txn_commit(open_);
+        open_ = nullptr;
+        commit_ns_.fetch_add(elapsed_ns(commit_start, std::chrono::steady_clock::now()));
+        if (rc != MDB_MAP_FULL) {
+          batch_status = lmdb_status(rc, "mdb_txn_commit");
+          committed = batch_status.is_ok();
+          break;
+        }
+      }
+    }
+    if (open_ != nullptr) {
+      mdb_txn_abort(open_);
+      open_ = nullptr;
     }
     if (attempt >= kMaxMapGrowths) {
       batch_status = Status::no_space("LMDB map full and cannot grow");
@@ -134,7 +252,18 @@ void GroupCommitWriter::commit_batch(std::deque<Request>& batch) {
     batch_status = grow_map_();
     if (!batch_status.is_ok()) break;
   }
-  commits_.fetch_add(1);
+  if (committed) {
+    commits_.fetch_add(1);
+    if (journaling_.journal != nullptr) journaling_.journal->restart(journaling_.journal->last_seq());
+    for (auto& hook : carried_hooks_) hook();
+    carried_.clear();
+    carried_hooks_.clear();
+    carried_bytes_ = 0;
+  } else if (!journaled && !carried_.empty()) {
+    spdlog::error("spool: LMDB commit failed ({}); {} journaled messages stay in the journal and are "
+                  "applied again with the next write",
+                  batch_status.to_string(), carried_.size());
+  }
   requests_.fetch_add(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {
     Status s = batch_status.is_ok() ? results[i] : batch_status;
@@ -143,6 +272,7 @@ void GroupCommitWriter::commit_batch(std::deque<Request>& batch) {
     }
     batch[i].done(std::move(s));
   }
+  return committed;
 }
 
 }  // namespace holdd

@@ -13,14 +13,17 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <string_view>
 #include <unordered_set>
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "holdd/base/clock.h"
 #include "holdd/spool/group_commit.h"
+#include "holdd/spool/intake_journal.h"
 #include "holdd/spool/keys.h"
 #include "holdd/spool/preallocation.h"
 #include "holdd/spool/write_txn.h"
@@ -31,6 +34,43 @@ namespace {
 
 constexpr size_t kMaxHistory = 200;  // state changes kept per mailbox
 const char kSeqKey[] = "seq";
+const char kJournalEpochKey[] = "journal.epoch";
+const char kJournalAppliedKey[] = "journal.applied";
+
+// A message put as the journal records it: the meta and queue entries exactly as
+// applied (arrival time and sequence numbers included), so that applying it again
+// gives the same state. The content travels beside it.
+struct StoredPut {
+  MessageMeta meta;
+  std::vector<QueueEntry> entries;
+};
+
+std::string encode_put(const StoredPut& p) {
+  nlohmann::json entries = nlohmann::json::array();
+  for (const QueueEntry& e : p.entries) entries.push_back({e.mailbox, e.seq, encode(e)});
+  return nlohmann::json{{"m", encode(p.meta)}, {"e", std::move(entries)}}.dump();
+}
+
+bool decode_put(std::string_view head, StoredPut& p) {
+  nlohmann::json j = nlohmann::json::parse(head, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("m") || !j.contains("e") || !j["m"].is_string() ||
+      !j["e"].is_array()) {
+    return false;
+  }
+  if (!decode(j["m"].get<std::string>(), p.meta)) return false;
+  for (const nlohmann::json& item : j["e"]) {
+    if (!item.is_array() || item.size() != 3 || !item[0].is_string() || !item[1].is_number_unsigned() ||
+        !item[2].is_string()) {
+      return false;
+    }
+    QueueEntry e;
+    if (!decode(item[2].get<std::string>(), e)) return false;
+    e.mailbox = item[0].get<std::string>();
+    e.seq = item[1].get<uint64_t>();
+    p.entries.push_back(std::move(e));
+  }
+  return true;
+}
 
 std::string last_relay_key(UpstreamKind u) {
   return u == UpstreamKind::kOld ? "last_relay.old" : "last_relay.new";
@@ -88,6 +128,7 @@ struct Spool::Impl {
   // exclusively (mdb_env_set_mapsize needs no transaction open in the process).
   mutable std::shared_mutex resize_mu;
   std::unique_ptr<SpoolPreallocation> preallocation;
+  std::unique_ptr<IntakeJournal> journal;
   std::unique_ptr<GroupCommitWriter> writer;
   std::atomic<uint64_t> last_id{0};
 
@@ -103,6 +144,7 @@ struct Spool::Impl {
   ~Impl() {
     if (writer) writer->stop();
     writer.reset();
+    journal.reset();
     if (env != nullptr) mdb_env_close(env);
   }
 
@@ -229,6 +271,84 @@ struct Spool::Impl {
     return txn.put(mailbox_dbi, mailbox, encode(r));
   }
 
+  // Stores a message put: body and meta once, an entry per recipient's mailbox,
+  // mailbox records for mailboxes seen for the first time. The same code applies
+  // it at intake and again from the journal. `states` (optional) gets the state of
+  // each recipient's mailbox.
+  Status apply_put(WriteTxn& txn, const StoredPut& p, std::string_view content,
+                   std::vector<MailboxState>* states) {
+    Status st = txn.put(body_dbi, p.meta.id, content, MDB_NOOVERWRITE);
+    if (!st.is_ok()) return st;
+    if (st = txn.put(meta_dbi, p.meta.id, encode(p.meta)); !st.is_ok()) return st;
+    uint64_t seq = 0;
+    if (auto v = txn.read(info_dbi, kSeqKey)) seq = keys::read_u64_be(*v);
+    const int64_t arrival = p.meta.arrival_us;
+    std::vector<std::string> mailboxes;
+    for (const QueueEntry& e : p.entries) {
+      auto bytes = txn.read(mailbox_dbi, e.mailbox);
+      MailboxRecord record = read_record(bytes, e.mailbox);
+      if (!bytes) {
+        if (record.state != MailboxState::kHeld) record.deliverable_since_us = arrival;
+        if (st = txn.put(mailbox_dbi, e.mailbox, encode(record)); !st.is_ok()) return st;
+      }
+      if (states != nullptr) states->push_back(record.state);
+      if (st = put_entry(txn, e); !st.is_ok()) return st;
+      seq = std::max(seq, e.seq);
+      txn.after_commit([this, mailbox = e.mailbox, size = e.size, arrival] {
+        std::lock_guard lock(totals_mu);
+        QueueTotals& t = totals[mailbox];
+        if (t.messages == 0) t.oldest_arrival_us = arrival;
+        ++t.messages;
+        t.bytes += size;
+      });
+      mailboxes.push_back(e.mailbox);
+    }
+    txn.after_commit([this, mailboxes = std::move(mailboxes)] {
+      net::post(io, [this, mailboxes] {
+        for (auto& observer : observers) observer(mailboxes);
+      });
+    });
+    return txn.put(info_dbi, kSeqKey, keys::u64_be(seq));
+  }
+
+  // Applies a journaled put again; one already stored is left as it is.
+  Status replay_put(WriteTxn& txn, std::string_view head, std::string_view content) {
+    StoredPut p;
+    if (!decode_put(head, p)) return Status::io_error("unreadable spool journal record");
+    if (txn.read(meta_dbi, p.meta.id)) return Status::ok();
+    return apply_put(txn, p, content, nullptr);
+  }
+
+  // Applies the journal's records that the last LMDB commit does not hold.
+  Status recover_journal(uint64_t applied) {
+    std::vector<RecoveredRecord> records = journal->recover(applied);
+    if (records.empty()) return Status::ok();
+    for (int attempt = 0;; ++attempt) {
+      MDB_txn* raw = nullptr;
+      Status s = lmdb_status(mdb_txn_begin(env, nullptr, 0, &raw), "mdb_txn_begin");
+      if (!s.is_ok()) return s;
+      WriteTxn txn(raw);
+      for (const RecoveredRecord& r : records) {
+        if (s = replay_put(txn, r.head, r.bulk); !s.is_ok()) break;
+      }
+      if (s.is_ok()) s = txn.put(info_dbi, kJournalAppliedKey, keys::u64_be(records.back().seq));
+      if (s.is_ok()) {
+        int rc = mdb_txn_commit(raw);
+        if (rc == MDB_SUCCESS) break;
+        if (rc != MDB_MAP_FULL) return lmdb_status(rc, "mdb_txn_commit (journal recovery)");
+      } else {
+        mdb_txn_abort(raw);
+        if (!txn.map_full()) return s;
+      }
+      if (attempt >= 8) return Status::no_space("LMDB map full during journal recovery");
+      if (s = grow_map(); !s.is_ok()) return s;
+    }
+    spdlog::info("spool: {} messages recovered from the journal (records {} to {})", records.size(),
+                 records.front().seq, records.back().seq);
+    journal->restart(records.back().seq);
+    return Status::ok();
+  }
+
   void rebuild_totals() {
     ReadTxn txn(*this);
     if (txn.get() == nullptr) return;
@@ -308,7 +428,35 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
       return Status::io_error(std::string("cannot open spool table ") + name + ": " + mdb_strerror(rc));
     }
   }
+  // The journal's epoch ties its records to this spool (a journal left beside a
+  // new data file is ignored); `applied` is the last record LMDB holds.
+  uint64_t epoch = 0, applied = 0;
+  {
+    WriteTxn setup(txn);
+    if (auto v = setup.read(impl->info_dbi, kJournalEpochKey)) epoch = keys::read_u64_be(*v);
+    if (auto v = setup.read(impl->info_dbi, kJournalAppliedKey)) applied = keys::read_u64_be(*v);
+    if (epoch == 0) {
+      std::random_device random;
+      epoch = (static_cast<uint64_t>(random()) << 32) | random() | 1;
+      s = setup.put(impl->info_dbi, kJournalEpochKey, keys::u64_be(epoch));
+      if (!s.is_ok()) {
+        mdb_txn_abort(txn);
+        return s;
+      }
+    }
+  }
   if (s = lmdb_status(mdb_txn_commit(txn), "mdb_txn_commit"); !s.is_ok()) return s;
+
+  // The journal is always opened and recovered: HOLDD_SPOOL_JOURNAL=0 (benchmarks)
+  // only stops new records.
+  auto journal = IntakeJournal::open(options.path + "/journal", epoch);
+  if (!journal.ok()) return journal.status();
+  impl->journal = std::move(*journal);
+  if (s = impl->recover_journal(applied); !s.is_ok()) {
+    return Status::io_error("cannot recover the spool journal in " + options.path + ": " + s.message());
+  }
+  const char* journal_env = std::getenv("HOLDD_SPOOL_JOURNAL");
+  const bool journaling = journal_env == nullptr || std::string_view(journal_env) != "0";
 
   // Queue IDs grow: start past the largest one stored (fixed-width hex sorts numerically).
   {
@@ -329,8 +477,20 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   const char* prealloc_env = std::getenv("HOLDD_SPOOL_PREALLOCATE");
   impl->preallocation = std::make_unique<SpoolPreallocation>(
       raw->env, prealloc_env == nullptr || std::string_view(prealloc_env) != "0");
+  GroupCommitWriter::Journaling journal_use;
+  if (journaling) {
+    journal_use.journal = raw->journal.get();
+    journal_use.replay = [raw](WriteTxn& w, const JournalRecord& r) {
+      return raw->replay_put(w, r.head, r.bulk ? std::string_view(*r.bulk) : std::string_view());
+    };
+    journal_use.max_delay = std::chrono::microseconds(std::max<int64_t>(0, options.journal_commit_delay_us));
+    journal_use.mark_applied = [raw](WriteTxn& w, uint64_t seq) {
+      return w.put(raw->info_dbi, kJournalAppliedKey, keys::u64_be(seq));
+    };
+  }
   impl->writer = std::make_unique<GroupCommitWriter>(
-      raw->env, [raw] { return raw->grow_map(); }, [raw] { raw->preallocation->top_up(); });
+      raw->env, [raw] { return raw->grow_map(); }, [raw] { raw->preallocation->top_up(); },
+      std::move(journal_use));
   return std::unique_ptr<Spool>(new Spool(std::move(impl)));
 }
 
@@ -366,25 +526,15 @@ net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
   Impl* impl = impl_.get();
   GroupCommitWriter::Apply apply = [impl, shared, receipt](WriteTxn& txn) -> Status {
     IncomingMessage& m = *shared;
-    int64_t now = now_unix_micros();
+    const int64_t now = now_unix_micros();
     uint64_t seq = 0;
     if (auto v = txn.read(impl->info_dbi, kSeqKey)) seq = keys::read_u64_be(*v);
     m.meta.arrival_us = now;
     m.meta.size = m.content.size();
     m.meta.refs = static_cast<uint32_t>(m.recipients.size());
-    Status st = txn.put(impl->body_dbi, m.meta.id, m.content, MDB_NOOVERWRITE);
-    if (!st.is_ok()) return st;
-    if (st = txn.put(impl->meta_dbi, m.meta.id, encode(m.meta)); !st.is_ok()) return st;
-    receipt->arrival_us = now;
-    receipt->states.clear();
+    StoredPut p;
+    p.meta = m.meta;
     for (const QueuedRecipient& r : m.recipients) {
-      auto bytes = txn.read(impl->mailbox_dbi, r.mailbox);
-      MailboxRecord record = impl->read_record(bytes, r.mailbox);
-      if (!bytes) {
-        if (record.state != MailboxState::kHeld) record.deliverable_since_us = now;
-        if (st = txn.put(impl->mailbox_dbi, r.mailbox, encode(record)); !st.is_ok()) return st;
-      }
-      receipt->states.push_back(record.state);
       QueueEntry e;
       e.mailbox = r.mailbox;
       e.seq = ++seq;
@@ -393,16 +543,15 @@ net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
       e.sender = m.meta.sender;
       e.size = m.meta.received_size;
       e.arrival_us = now;
-      if (st = impl->put_entry(txn, e); !st.is_ok()) return st;
-      txn.after_commit([impl, mailbox = r.mailbox, size = e.size, now] {
-        std::lock_guard lock(impl->totals_mu);
-        QueueTotals& t = impl->totals[mailbox];
-        if (t.messages == 0) t.oldest_arrival_us = now;
-        ++t.messages;
-        t.bytes += size;
-      });
+      p.entries.push_back(std::move(e));
     }
-    return txn.put(impl->info_dbi, kSeqKey, keys::u64_be(seq));
+    receipt->arrival_us = now;
+    receipt->states.clear();
+    Status st = impl->apply_put(txn, p, m.content, &receipt->states);
+    if (!st.is_ok()) return st;
+    // The content is shared with the journal record, not copied.
+    txn.journal(JournalRecord{encode_put(p), std::shared_ptr<const std::string>(shared, &shared->content)});
+    return st;
   };
   Status s = co_await impl->write(std::move(apply));
   if (!s.is_ok()) {
@@ -415,10 +564,14 @@ net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
     }
     co_return s;
   }
-  std::vector<std::string> mailboxes;
-  for (const QueuedRecipient& r : shared->recipients) mailboxes.push_back(r.mailbox);
-  for (auto& observer : impl->observers) observer(mailboxes);
   co_return std::move(*receipt);
+}
+
+net::awaitable<Status> Spool::sync() {
+  // A request without a journal record: the writer commits LMDB for it, with
+  // every journaled put before it.
+  GroupCommitWriter::Apply nothing = [](WriteTxn&) { return Status::ok(); };
+  co_return co_await impl_->write(std::move(nothing));
 }
 
 net::awaitable<Result<std::vector<StateTransition>>> Spool::set_state(

@@ -4,41 +4,71 @@
 // in a nested transaction of one batch transaction, and commits the batch with one
 // fsync, so intake throughput grows with the number of concurrent sessions instead
 // of stopping at the disk's fsync rate.
+//
+// With an IntakeJournal, a batch whose every request gave a journal record (message
+// puts) is made durable by appending the records to the journal (one sequential
+// write, one fdatasync) and the batch transaction stays open: later batches are
+// applied to it too, and it is committed to LMDB when a request without a record
+// arrives (state changes, deliveries, sync()), when the journal is full, or at most
+// `max_delay` after its first journaled request. Until then readers do not see the
+// journaled requests; their after_commit hooks run at that commit.
 #include <lmdb.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "holdd/base/status.h"
+#include "holdd/spool/intake_journal.h"
 #include "holdd/spool/write_txn.h"
 
 namespace holdd {
+
+// How a GroupCommitWriter uses an IntakeJournal (see above).
+struct GroupCommitJournaling {
+  IntakeJournal* journal = nullptr;  // null: every batch is committed to LMDB
+  // Applies a journaled record again, after the transaction holding it was
+  // aborted (map full, failed commit); it registers the same hooks as the
+  // request did.
+  std::function<Status(WriteTxn&, const JournalRecord&)> replay;
+  // Records in `txn` that LMDB holds every journal record up to `seq`.
+  std::function<Status(WriteTxn& txn, uint64_t seq)> mark_applied;
+  std::chrono::microseconds max_delay{10'000};  // journaled, not yet in LMDB
+  uint64_t max_bytes = 8ull << 20;              // journaled, not yet in LMDB
+  uint64_t max_record = 1ull << 20;             // larger requests commit LMDB
+};
 
 class GroupCommitWriter {
  public:
   using Apply = std::function<Status(WriteTxn&)>;  // on the writer thread
   using Done = std::function<void(Status)>;        // on the writer thread, after commit
 
+  using Journaling = GroupCommitJournaling;
+
   // `grow_map` is called on the writer thread, with no transaction open, when the
   // map is full; it returns non-OK when the map cannot grow any more.
-  // `after_batch` (optional) runs on the writer thread after each batch's `done`
-  // callbacks, with no transaction open (SpoolPreallocation::top_up).
+  // `after_batch` (optional) runs on the writer thread after each LMDB commit's
+  // `done` callbacks, with no transaction open (SpoolPreallocation::top_up).
   GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
-                    std::function<void()> after_batch = {});
+                    std::function<void()> after_batch = {}, Journaling journaling = {});
   ~GroupCommitWriter();  // stop()
 
   // Queues a request. `done` gets OK after the batch holding it is durable, or the
   // reason it was not applied (nothing of it is then visible).
   void submit(Apply apply, Done done);
-  // Applies what is queued, then stops the thread. Later submits fail at once.
+  // Applies what is queued, commits it to LMDB, then stops the thread. Later
+  // submits fail at once.
   void stop();
 
-  uint64_t commits() const { return commits_.load(); }
+  uint64_t commits() const { return commits_.load(); }          // LMDB commits
+  uint64_t journaled() const { return journaled_.load(); }      // journal appends
   uint64_t requests() const { return requests_.load(); }
   // Time spent applying requests and committing batches (write + fsync), summed.
   uint64_t apply_ns() const { return apply_ns_.load(); }
@@ -50,20 +80,36 @@ class GroupCommitWriter {
     Done done;
   };
   void run();
-  void commit_batch(std::deque<Request>& batch);
+  // Applies `batch` and makes it durable; `force_commit` commits to LMDB even when
+  // the batch could be journaled (deadline, stop). Returns whether LMDB committed.
+  bool commit_batch(std::deque<Request>& batch, bool force_commit);
+  // Begins the batch transaction and applies the journaled records it lost.
+  Status open_transaction(bool& map_full);
+  bool can_journal(const std::vector<std::optional<JournalRecord>>& records,
+                   const std::vector<Status>& results) const;
 
   MDB_env* env_;
   std::function<Status()> grow_map_;
   std::function<void()> after_batch_;
+  Journaling journaling_;
   size_t max_batch_;
+  // The batch transaction kept open over journaled batches (null when none), the
+  // records journaled since the last LMDB commit, and their hooks.
+  MDB_txn* open_ = nullptr;
+  std::vector<JournalRecord> carried_;
+  std::vector<std::function<void()>> carried_hooks_;
+  uint64_t carried_bytes_ = 0;
+  std::chrono::steady_clock::time_point carried_since_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> pending_;
   bool stopping_ = false;
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> journaled_{0};
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> apply_ns_{0};
   std::atomic<uint64_t> commit_ns_{0};
+  std::atomic<uint64_t> journal_ns_{0};
   std::thread thread_;
 };
 

@@ -11,8 +11,10 @@
 // On failure nothing of that request is visible, and the Status is never permanent
 // (kNoSpace when the map cannot grow or the disk is below min_free_disk).
 //
+// A message put is durable once its record is in the intake journal
+// (IntakeJournal): its LMDB commit follows within milliseconds, with later writes.
 // Reads use their own read transactions (MDB_NOTLS) and may run on any thread;
-// they see the last committed state.
+// they see the last LMDB commit: co_await sync() first to see every completed write.
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -37,6 +39,9 @@ struct SpoolOptions {
   MailboxState initial_state = MailboxState::kOld;  // of a mailbox without a record
   uint64_t initial_map_size = 1ull << 30;  // grows (doubling) when full
   uint64_t max_map_size = 1ull << 40;
+  // How long a journaled put may wait for its LMDB commit (and so for reads and
+  // the dispatcher to see it); sync() and any other write commit sooner.
+  int64_t journal_commit_delay_us = 10'000;
 };
 
 struct IncomingMessage {
@@ -100,7 +105,11 @@ class Spool {
   // `holdctl drop`: delete every queue entry of these message IDs; returns them.
   net::awaitable<Result<std::vector<QueueEntry>>> drop(std::vector<std::string> ids);
 
-  // Called on the io executor after each commit that queued mail, with the
+  // Commits every write completed so far to LMDB, so that reads see them (the
+  // control socket calls it before answering).
+  net::awaitable<Status> sync();
+
+  // Called on the io executor after each LMDB commit that queued mail, with the
   // mailboxes concerned (the dispatcher wakes up on it).
   void on_queued(std::function<void(const std::vector<std::string>&)> observer);
 

@@ -1,7 +1,7 @@
 #pragma once
 // WriteTxn is what one write request sees of LMDB: a nested transaction inside the
-// group commit's batch transaction. Changes become durable only when the batch
-// commits; if the request fails its nested transaction is aborted and the rest of
+// group commit's batch transaction. Changes become durable when the batch commits
+// (or, for a request that gives a journal record, when that record is journaled); if the request fails its nested transaction is aborted and the rest of
 // the batch is unaffected. REQUIRES: used only on the GroupCommitWriter's thread.
 #include <lmdb.h>
 
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "holdd/base/status.h"
+#include "holdd/spool/intake_journal.h"
 
 namespace holdd {
 
@@ -38,16 +39,23 @@ class WriteTxn {
   // True once an operation failed with MDB_MAP_FULL: the writer grows the map and
   // runs the whole batch again.
   bool map_full() const { return map_full_; }
-  // Runs after the batch is durable (on the writer thread), only if this request
-  // succeeded: in-memory views (totals) follow what is on disk, never ahead of it.
+  // Runs after the batch is committed to LMDB (on the writer thread), only if this
+  // request succeeded: in-memory views (totals, the dispatcher's wake-ups) follow
+  // what readers of LMDB see, never ahead of it.
   void after_commit(std::function<void()> f) { after_commit_.push_back(std::move(f)); }
   std::vector<std::function<void()>>& after_commit_hooks() { return after_commit_; }
+  // Says that `record` describes this request completely (the Spool's replay
+  // applies it again to the same effect): the writer may then make the request
+  // durable by journaling the record, and commit LMDB later (IntakeJournal).
+  void journal(JournalRecord record) { journal_ = std::move(record); }
+  std::optional<JournalRecord>& journal_record() { return journal_; }
 
  private:
   Status check(int rc, std::string_view what);
   MDB_txn* txn_;
   bool map_full_ = false;
   std::vector<std::function<void()>> after_commit_;
+  std::optional<JournalRecord> journal_;
 };
 
 }  // namespace holdd

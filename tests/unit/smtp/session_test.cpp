@@ -186,6 +186,7 @@ struct Harness {
         [&]() -> net::awaitable<void> {
           co_await client(*this);
           co_await server->shutdown(2s);
+          co_await spool->sync();  // reads see LMDB; the puts may still be journaled
         },
         [&](std::exception_ptr e) {
           error = e;

@@ -5,10 +5,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace holdd {
 namespace {
@@ -47,6 +52,15 @@ std::unique_ptr<Spool> open_spool(const TempDir& dir, net::io_context& io,
   return std::move(*spool);
 }
 
+// Commits the spool's journaled puts, so that reads see them, from outside a coroutine.
+void sync_now(net::io_context& io, Spool& spool) {
+  Status status = Status::io_error("sync did not run");
+  io.restart();
+  net::co_spawn(io, [&]() -> net::awaitable<void> { status = co_await spool.sync(); }, net::detached);
+  io.run();
+  REQUIRE(status.is_ok());
+}
+
 // Plain helpers: g++ 12 rejects braced initializer lists inside coroutine bodies
 // ("array used as initializer"), so the lists are built out here.
 const std::vector<std::string> kAnnaAndBob = {"anna@example.com", "bob@example.com"};
@@ -74,6 +88,7 @@ TEST_CASE("Spool: a mailbox's queue comes back in arrival order, once per recipi
       REQUIRE(r.ok());
       CHECK(r->states == kTwoHeld);
     }
+    REQUIRE((co_await spool->sync()).is_ok());  // reads see LMDB, puts may be journaled
     for (const std::string& mb : kAnnaAndBob) {
       auto q = spool->queue(mb);
       REQUIRE(q.size() == 5);
@@ -117,6 +132,7 @@ TEST_CASE("Spool: delivered removes the entry and the body with the last referen
     auto m = message(*spool, "a@x.test", kAnnaAndBob);
     std::string id = m.meta.id;
     REQUIRE((co_await spool->put(std::move(m))).ok());
+    REQUIRE((co_await spool->sync()).is_ok());
     auto head = spool->head("anna@example.com");
     REQUIRE(head);
     REQUIRE((co_await spool->delivered(*head, UpstreamKind::kNew, "250 ok")).is_ok());
@@ -137,6 +153,7 @@ TEST_CASE("Spool: a parked entry is skipped by head() until requeue") {
     auto spool = open_spool(dir, io);
     REQUIRE((co_await spool->put(message(*spool, "1@x.test", kAnna))).ok());
     REQUIRE((co_await spool->put(message(*spool, "2@x.test", kAnna))).ok());
+    REQUIRE((co_await spool->sync()).is_ok());
     auto first = *spool->head("anna@example.com");
     REQUIRE((co_await spool->parked(first, "550 no")).is_ok());
     CHECK(spool->head("anna@example.com")->sender == "2@x.test");
@@ -165,6 +182,7 @@ TEST_CASE("Spool: concurrent puts share commits (group commit) and all land in o
   }
   io.run();
   CHECK(done == kWriters);
+  sync_now(io, *spool);
   auto q = spool->queue("anna@example.com");
   CHECK(q.size() == kWriters);
   for (size_t i = 1; i < q.size(); ++i) CHECK(q[i - 1].seq < q[i].seq);
@@ -192,6 +210,7 @@ TEST_CASE("Spool: the data file is kept allocated ahead of LMDB's last page, and
     for (int n = 0; n < 200; ++n) {
       REQUIRE((co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna, kFill))).ok());
     }
+    REQUIRE((co_await spool->sync()).is_ok());
     used = spool->stats().map_used;
   });
   // The writer tops the file up after each batch: at least one 4 MiB step of
@@ -224,6 +243,7 @@ TEST_CASE("Spool: HOLDD_SPOOL_PREALLOCATE=0 leaves the data file at what LMDB wr
     for (int n = 0; n < 50; ++n) {
       REQUIRE((co_await spool->put(message(*spool, "a@x.test", kAnna, std::string(8000, 'm')))).ok());
     }
+    REQUIRE((co_await spool->sync()).is_ok());
     used = spool->stats().map_used;
   });
   ::unsetenv("HOLDD_SPOOL_PREALLOCATE");
@@ -242,6 +262,101 @@ TEST_CASE("Spool: drop removes every entry of a message") {
     CHECK(dropped->size() == 2);
     CHECK(spool->entries_of(id).empty());
     CHECK(!spool->meta(id).ok());
+  });
+}
+
+// In a child process: opens the spool with a long journal commit delay, puts
+// `count` messages for anna (senders first..first+count-1), and dies without
+// closing the spool, as a SIGKILL would leave it: the puts were answered from the
+// journal and none is committed to LMDB.
+void put_then_die(const TempDir& dir, int first, int count) {
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    net::io_context io;
+    SpoolOptions options;
+    options.path = dir.path.string();
+    options.initial_state = MailboxState::kHeld;
+    options.initial_map_size = 1ull << 24;
+    options.journal_commit_delay_us = 60'000'000;
+    auto spool = Spool::open(options, io.get_executor());
+    if (!spool.ok()) ::_exit(2);
+    int ok = 0;
+    net::co_spawn(io, [&]() -> net::awaitable<void> {
+      for (int n = first; n < first + count; ++n) {
+        auto r = co_await (*spool)->put(message(**spool, std::to_string(n) + "@x.test", kAnnaAndBob));
+        if (r.ok()) ++ok;
+      }
+    }, net::detached);
+    io.run();
+    ::_exit(ok == count ? 0 : 3);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("Spool: puts answered from the journal survive a crash before their LMDB commit") {
+  TempDir dir;
+  put_then_die(dir, 0, 30);
+  CHECK(fs::file_size(dir.path / "journal") > 0);
+  // The first open recovers the 30 from the journal; a second crash after 20 more
+  // must not replay the first 30 again (they are in LMDB now).
+  uint64_t seq_before = 0;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    auto q = spool->queue("anna@example.com");
+    REQUIRE(q.size() == 30);
+    for (size_t i = 0; i < q.size(); ++i) CHECK(q[i].sender == std::to_string(i) + "@x.test");
+    CHECK(spool->queue("bob@example.com").size() == 30);
+    CHECK(spool->totals("anna@example.com").messages == 30);
+    seq_before = q.back().seq;
+    co_return;
+  });
+  put_then_die(dir, 30, 20);
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    auto q = spool->queue("anna@example.com");
+    REQUIRE(q.size() == 50);
+    for (size_t i = 0; i < q.size(); ++i) {
+      CHECK(q[i].sender == std::to_string(i) + "@x.test");
+      if (i > 0) CHECK(q[i - 1].seq < q[i].seq);
+    }
+    CHECK(q[30].seq > seq_before);
+    CHECK(spool->stats().messages == 50);  // one body per message, none twice
+    // A put after recovery goes on from there, and delivery works on recovered mail.
+    REQUIRE((co_await spool->put(message(*spool, "50@x.test", kAnna))).ok());
+    REQUIRE((co_await spool->delivered(q[0], UpstreamKind::kNew, "250 ok")).is_ok());
+    auto after = spool->queue("anna@example.com");
+    REQUIRE(after.size() == 50);
+    CHECK(after.front().sender == "1@x.test");
+    CHECK(after.back().sender == "50@x.test");
+  });
+}
+
+TEST_CASE("Spool: a journaled put is seen by reads and the dispatcher's observer after its commit") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    SpoolOptions options;
+    options.path = dir.path.string();
+    options.initial_state = MailboxState::kHeld;
+    options.initial_map_size = 1ull << 24;
+    options.journal_commit_delay_us = 60'000'000;  // only sync() commits
+    auto opened = Spool::open(options, io.get_executor());
+    REQUIRE(opened.ok());
+    auto spool = std::move(*opened);
+    std::vector<std::string> woken;
+    spool->on_queued([&](const std::vector<std::string>& mailboxes) {
+      woken.insert(woken.end(), mailboxes.begin(), mailboxes.end());
+    });
+    REQUIRE((co_await spool->put(message(*spool, "a@x.test", kAnna))).ok());
+    CHECK(spool->queue("anna@example.com").empty());  // journaled, not in LMDB yet
+    REQUIRE((co_await spool->sync()).is_ok());
+    CHECK(spool->queue("anna@example.com").size() == 1);
+    CHECK(spool->totals("anna@example.com").messages == 1);
+    co_await net::post(io, net::use_awaitable);  // the observer is posted to the executor
+    CHECK(woken == kAnna);
   });
 }
 
