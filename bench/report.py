@@ -72,7 +72,7 @@ def main():
                    "load = 1-min load average range over the cell's runs)")
         out.append("")
         out.append("| size | messages per connection | sessions | holdd | Postfix (hold) | smtp-sink | "
-                   "holdd/Postfix | holdd/smtp-sink | holdd writes per commit | disk fdatasync/s / commits/s | load |")
+                   "holdd/Postfix | holdd/smtp-sink | holdd writes per journal append or LMDB commit | disk fdatasync/s / commits/s | load |")
         out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
         for key in sorted(cells, key=lambda k: (k[0], k[1] != "conn", k[2])):
             size, shape, sessions = key

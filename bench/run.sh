@@ -120,10 +120,14 @@ stop_holdd() {  # records the instance's peak RSS and how many writes shared a c
   kill -TERM "$holdd_pid" 2>/dev/null || true
   wait "$holdd_pid" 2>/dev/null || true
   holdd_pid=""
-  # "spool: N writes in M commits (X per fsync)", logged at exit
-  batch=$(tail -n +"$((holdd_log_start + 1))" "$work/holdd/holdd.log" | grep -o "spool: [0-9]* writes in [0-9]* commits" | tail -1 | awk '{print $2, $5}')
-  [[ -n $batch ]] || batch="0 0"
-  record "{\"kind\":\"holdd_instance\",\"phase\":\"$holdd_phase\",\"label\":\"$holdd_label\",\"hwm_kib\":${hwm:-0},\"writes\":${batch% *},\"commits\":${batch#* }}"
+  # "spool: N writes in M LMDB commits and J journal appends; ...", logged at exit.
+  # "commits" counts the durable points a write can wait for: both kinds.
+  batch=$(tail -n +"$((holdd_log_start + 1))" "$work/holdd/holdd.log" |
+    grep -o "spool: [0-9]* writes in [0-9]* LMDB commits and [0-9]* journal appends" | tail -1 |
+    awk '{print $2, $5 + $9, $5}' || true)
+  [[ -n $batch ]] || batch="0 0 0"
+  read -r b_writes b_durable b_lmdb <<<"$batch"
+  record "{\"kind\":\"holdd_instance\",\"phase\":\"$holdd_phase\",\"label\":\"$holdd_label\",\"hwm_kib\":${hwm:-0},\"writes\":$b_writes,\"commits\":$b_durable,\"lmdb_commits\":$b_lmdb}"
 }
 
 pf_stop() {
