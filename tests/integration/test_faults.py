@@ -146,8 +146,9 @@ def test_disk_below_min_free_gives_452_then_recovers_and_keeps_everything(small_
                    start=False)
 def test_disk_really_full_under_lmdb_gives_452_and_the_spool_survives(small_spool, holdd):
     """min_free_disk too small to help: LMDB itself hits ENOSPC in the commit. The
-    spool keeps 4-8 MiB of its data file allocated ahead (SpoolPreallocation), which
-    a message may use: the message is larger than that plus what is left free."""
+    message (18 MB) is too large for the intake journal (1 MiB at most), so it goes
+    through an LMDB commit, and larger than what is left free plus what the spool may
+    have allocated ahead (SpoolPreallocation, 4-8 MiB when it is on)."""
     spool, what = small_spool
     holdd.start()
     holdd.ctl_json("lock", "anna@example.com")
