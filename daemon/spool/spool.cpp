@@ -135,13 +135,24 @@ struct Spool::Impl {
   mutable std::mutex totals_mu;
   std::map<std::string, QueueTotals> totals;  // only mailboxes with entries
 
-  std::vector<std::function<void(const std::vector<std::string>&)>> observers;
+  // The on_queued observers. Shared with the handlers that commits post to the io
+  // executor: such a handler may run after the Spool is gone (a commit at close),
+  // and then finds the list emptied by ~Impl.
+  struct Observers {
+    std::mutex mu;
+    std::vector<std::function<void(const std::vector<std::string>&)>> list;
+  };
+  std::shared_ptr<Observers> observers = std::make_shared<Observers>();
 
   std::atomic<int64_t> disk_checked_us{0};
   std::atomic<bool> disk_low{false};
   std::atomic<uint64_t> disk_free{0};
 
   ~Impl() {
+    {
+      std::lock_guard lock(observers->mu);
+      observers->list.clear();
+    }
     if (writer) writer->stop();
     writer.reset();
     journal.reset();
@@ -304,8 +315,13 @@ struct Spool::Impl {
       mailboxes.push_back(e.mailbox);
     }
     txn.after_commit([this, mailboxes = std::move(mailboxes)] {
-      net::post(io, [this, mailboxes] {
-        for (auto& observer : observers) observer(mailboxes);
+      net::post(io, [shared = observers, mailboxes] {
+        std::vector<std::function<void(const std::vector<std::string>&)>> list;
+        {
+          std::lock_guard lock(shared->mu);
+          list = shared->list;
+        }
+        for (auto& observer : list) observer(mailboxes);
       });
     });
     return txn.put(info_dbi, kSeqKey, keys::u64_be(seq));
@@ -521,7 +537,8 @@ bool Spool::low_on_disk() {
 }
 
 void Spool::on_queued(std::function<void(const std::vector<std::string>&)> observer) {
-  impl_->observers.push_back(std::move(observer));
+  std::lock_guard lock(impl_->observers->mu);
+  impl_->observers->list.push_back(std::move(observer));
 }
 
 net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
