@@ -422,6 +422,7 @@ class Holdd:
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== holdd start #{self.starts} =====\n".encode())
             log.flush()
+            log_start = log.tell()
             self.proc = subprocess.Popen([self.bin, "--config", str(self.config_path)],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
@@ -429,10 +430,14 @@ class Holdd:
             if self.proc.poll() is not None:
                 raise AssertionError(f"holdd exited with {self.proc.returncode} before its "
                                      f"banner; its output:\n{self.log_text()}")
-            banner = self._banner()
-            if banner is not None:
-                assert banner.startswith("220"), f"unexpected banner {banner!r}"
-                return
+            # Ready only once this holdd says so: a banner alone may come from another
+            # test's server that got the same free port while this one was starting
+            # (this holdd would then fail to bind and exit, which the check above shows).
+            if b"holdd ready" in self.log_path.read_bytes()[log_start:]:
+                banner = self._banner()
+                if banner is not None:
+                    assert banner.startswith("220"), f"unexpected banner {banner!r}"
+                    return
             if time.monotonic() > deadline:
                 raise AssertionError(f"no 220 banner from holdd on port {self.smtp_port} "
                                      f"within {timeout}s; its output:\n{self.log_text()}")
