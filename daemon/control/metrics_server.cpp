@@ -108,7 +108,7 @@ net::awaitable<void> serve(std::shared_ptr<Impl> self, tcp::socket socket) {
     co_return;  // closed, timed out, or stop()
   } else {
     // The queue gauges must count every message answered 250.
-    if (self->view.spool != nullptr) co_await self->view.spool->sync();
+    if (self->view.spool != nullptr) co_await self->view.spool->sync(std::chrono::seconds(2));
     reply = self->answer(std::string_view(head).substr(0, n));
   }
   co_await net::async_write(socket, net::buffer(reply), kTuple);

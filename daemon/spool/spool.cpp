@@ -4,9 +4,12 @@
 #include <sys/statvfs.h>
 
 #include <atomic>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -594,6 +597,28 @@ net::awaitable<Status> Spool::sync() {
   // every journaled put before it.
   GroupCommitWriter::Apply nothing = [](WriteTxn&) { return Status::ok(); };
   co_return co_await impl_->write(std::move(nothing));
+}
+
+net::awaitable<Status> Spool::sync(std::chrono::milliseconds timeout) {
+  // The writer's completion cancels the timer; whichever comes first ends the wait.
+  struct Wait {
+    explicit Wait(const net::any_io_executor& ex) : timer(ex) {}
+    net::steady_timer timer;
+    std::optional<Status> status;
+  };
+  auto ex = co_await net::this_coro::executor;
+  auto wait = std::make_shared<Wait>(ex);
+  wait->timer.expires_after(timeout);
+  GroupCommitWriter::Apply nothing = [](WriteTxn&) { return Status::ok(); };
+  impl_->writer->submit(std::move(nothing), [wait, ex](Status s) {
+    net::post(ex, [wait, s = std::move(s)]() mutable {
+      wait->status = std::move(s);
+      wait->timer.cancel();
+    });
+  });
+  if (!wait->status) co_await wait->timer.async_wait(net::as_tuple(net::use_awaitable));
+  if (wait->status) co_return *wait->status;
+  co_return Status::timeout("spool sync still waiting after " + std::to_string(timeout.count()) + " ms");
 }
 
 net::awaitable<Result<std::vector<StateTransition>>> Spool::set_state(

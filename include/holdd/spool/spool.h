@@ -15,6 +15,7 @@
 // (IntakeJournal): its LMDB commit follows within milliseconds, with later writes.
 // Reads use their own read transactions (MDB_NOTLS) and may run on any thread;
 // they see the last LMDB commit: co_await sync() first to see every completed write.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -106,8 +107,11 @@ class Spool {
   net::awaitable<Result<std::vector<QueueEntry>>> drop(std::vector<std::string> ids);
 
   // Commits every write completed so far to LMDB, so that reads see them (the
-  // control socket calls it before answering).
+  // control socket calls it before answering). With a timeout, gives up waiting
+  // after it (kTimeout: a stalled disk must not stall `holdctl check`); the commit
+  // still happens when the writer gets to it.
   net::awaitable<Status> sync();
+  net::awaitable<Status> sync(std::chrono::milliseconds timeout);
 
   // Called on the io executor after each LMDB commit that queued mail, with the
   // mailboxes concerned (the dispatcher wakes up on it).

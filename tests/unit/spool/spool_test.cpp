@@ -357,7 +357,7 @@ TEST_CASE("Spool: a journaled put is seen by reads and the dispatcher's observer
     });
     REQUIRE((co_await spool->put(message(*spool, "a@x.test", kAnna))).ok());
     CHECK(spool->queue("anna@example.com").empty());  // journaled, not in LMDB yet
-    REQUIRE((co_await spool->sync()).is_ok());
+    REQUIRE((co_await spool->sync(std::chrono::seconds(5))).is_ok());
     CHECK(spool->queue("anna@example.com").size() == 1);
     CHECK(spool->totals("anna@example.com").messages == 1);
     co_await net::post(io, net::use_awaitable);  // the observer is posted to the executor
