@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../temp_dir.h"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -31,16 +33,6 @@ namespace fs = std::filesystem;
 using net::ip::tcp;
 using namespace std::chrono_literals;
 namespace ssl = net::ssl;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("holdd-smtp-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // A test client: raw bytes out, whole replies in; over TLS after start_tls().
 struct Client {

@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../temp_dir.h"
+
 #include <boost/asio/ssl/context.hpp>
 #include <filesystem>
 #include <fstream>
@@ -19,16 +21,6 @@ namespace {
 namespace fs = std::filesystem;
 using testing::make_test_certificate;
 using testing::TestCertificate;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("holdd-tls-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 void write_file(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary) << text;

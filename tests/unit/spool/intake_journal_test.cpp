@@ -1,6 +1,8 @@
 #include "holdd/spool/intake_journal.h"
 
 #include <doctest/doctest.h>
+
+#include "../temp_dir.h"
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,16 +13,6 @@ namespace holdd {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("holdd-journal-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 constexpr uint64_t kEpoch = 0x1234567890abcdefull;
 constexpr uint64_t kCapacity = 1 << 20;

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "../temp_dir.h"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -19,16 +21,6 @@ namespace holdd {
 namespace {
 
 namespace fs = std::filesystem;
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("holdd-spool-test-" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 // Runs `body` as a coroutine on a fresh io_context until it finishes.
 template <class F>
