@@ -135,7 +135,9 @@ Status GroupCommitWriter::open_transaction(bool& map_full) {
 
 bool GroupCommitWriter::can_journal(const std::vector<std::optional<JournalRecord>>& records,
                                     const std::vector<Status>& results) const {
-  if (journaling_.journal == nullptr) return false;
+  // While LMDB cannot commit (disk full), new puts must not be acknowledged from
+  // the journal alone: they go through the commit, and get its error (452).
+  if (journaling_.journal == nullptr || lmdb_failing_) return false;
   uint64_t bytes = 0;
   size_t count = 0;
   for (size_t i = 0; i < records.size(); ++i) {
@@ -252,6 +254,7 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
     batch_status = grow_map_();
     if (!batch_status.is_ok()) break;
   }
+  if (!journaled) lmdb_failing_ = !committed;
   if (committed) {
     commits_.fetch_add(1);
     if (journaling_.journal != nullptr) journaling_.journal->restart(journaling_.journal->last_seq());

@@ -100,6 +100,7 @@ class GroupCommitWriter {
   std::vector<std::function<void()>> carried_hooks_;
   uint64_t carried_bytes_ = 0;
   std::chrono::steady_clock::time_point carried_since_;
+  bool lmdb_failing_ = false;  // the last LMDB commit failed: journal nothing new
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> pending_;

@@ -332,6 +332,49 @@ TEST_CASE("Spool: puts answered from the journal survive a crash before their LM
   });
 }
 
+TEST_CASE("Spool: when LMDB cannot take more, puts are refused and the acknowledged ones, only journaled, are kept") {
+  TempDir dir;
+  std::vector<std::string> acked;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    SpoolOptions options;
+    options.path = dir.path.string();
+    options.initial_state = MailboxState::kHeld;
+    options.initial_map_size = 1ull << 20;  // and it cannot grow
+    options.max_map_size = 1ull << 20;
+    options.journal_commit_delay_us = 60'000'000;  // journaled puts stay out of LMDB
+    auto opened = Spool::open(options, io.get_executor());
+    REQUIRE(opened.ok());
+    auto spool = std::move(*opened);
+    const std::string body(20000, 'x');
+    bool refused = false;
+    for (int n = 0; n < 200 && !refused; ++n) {
+      IncomingMessage m = message(*spool, std::to_string(n) + "@x.test", kAnna, body);
+      std::string id = m.meta.id;
+      auto r = co_await spool->put(std::move(m));
+      if (r.ok()) {
+        acked.push_back(id);
+      } else {
+        CHECK(r.status().code() == Status::Code::kNoSpace);
+        refused = true;
+      }
+    }
+    REQUIRE(refused);
+    REQUIRE(!acked.empty());
+    // A small one now: LMDB still cannot commit, so it is refused too rather than
+    // acknowledged from the journal alone.
+    auto small = co_await spool->put(message(*spool, "small@x.test", kAnna));
+    CHECK(!small.ok());
+  });
+  // With room again every acknowledged message is there, in order, once.
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+    auto q = spool->queue("anna@example.com");
+    REQUIRE(q.size() == acked.size());
+    for (size_t i = 0; i < q.size(); ++i) CHECK(q[i].id == acked[i]);
+    co_return;
+  });
+}
+
 TEST_CASE("Spool: a journaled put is seen by reads and the dispatcher's observer after its commit") {
   TempDir dir;
   run([&](net::io_context& io) -> net::awaitable<void> {
