@@ -1,5 +1,7 @@
 #include "holdd/spool/intake_journal.h"
 
+#include "holdd/spool/zero_fill.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -79,28 +81,6 @@ Status errno_status(const std::string& what, int err) {
 IntakeJournal::IntakeJournal(int fd, std::string path, uint64_t epoch, uint64_t capacity)
     : fd_(fd), path_(std::move(path)), epoch_(epoch), capacity_(capacity), readable_(capacity) {}
 
-// Written zeros, not fallocate(): an unwritten extent would make the first
-// fdatasync over it commit file system metadata again.
-Status IntakeJournal::preallocate(int fd, uint64_t from, uint64_t to) {
-  static const std::vector<char> zeros(1 << 20, 0);
-  for (uint64_t offset = from; offset < to;) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), to - offset));
-    ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(offset));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int err = w < 0 ? errno : ENOSPC;
-      if (::ftruncate(fd, static_cast<off_t>(from)) != 0) {
-        spdlog::debug("spool: ftruncate of the journal after a failed preallocation: {}",
-                      std::strerror(errno));
-      }
-      return errno_status("write", err);
-    }
-    offset += static_cast<uint64_t>(w);
-  }
-  if (::fsync(fd) != 0) return errno_status("fsync", errno);
-  return Status::ok();
-}
-
 IntakeJournal::~IntakeJournal() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -126,7 +106,7 @@ Result<std::unique_ptr<IntakeJournal>> IntakeJournal::open(const std::string& pa
   }
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size < capacity) {
-    Status s = preallocate(fd, size, capacity);
+    Status s = zero_fill(fd, size, capacity);
     if (!s.is_ok()) {
       // Records already there are still recovered; new ones go to LMDB directly.
       spdlog::warn("spool: cannot preallocate the journal {} ({}): every write commits LMDB",

@@ -5,11 +5,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <vector>
 
 #include "holdd/base/clock.h"
+#include "holdd/spool/zero_fill.h"
 
 namespace holdd {
 
@@ -44,28 +42,9 @@ void SpoolPreallocation::top_up() {
   const uint64_t target = std::min<uint64_t>(used + 2 * step, info.me_mapsize);
   if (target <= file_size) return;
 
-  static const std::vector<char> zeros(kMiB, 0);
-  uint64_t offset = file_size;
-  while (offset < target) {
-    size_t n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), target - offset));
-    ssize_t w = ::pwrite(fd, zeros.data(), n, static_cast<off_t>(offset));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      int err = errno;
-      // Give back what this step added: LMDB would otherwise see a longer file
-      // than it wrote, which is harmless, but the disk space is better returned.
-      if (::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
-        spdlog::debug("spool: ftruncate after a failed preallocation: {}", std::strerror(errno));
-      }
-      spdlog::warn("spool: cannot preallocate {} bytes in the data file: {} (commits go on, slower)",
-                   target - file_size, std::strerror(err));
-      failed_at_us_ = now;
-      return;
-    }
-    offset += static_cast<uint64_t>(w);
-  }
-  if (::fdatasync(fd) != 0) {
-    spdlog::warn("spool: fdatasync after preallocation: {}", std::strerror(errno));
+  if (Status s = zero_fill(fd, file_size, target); !s.is_ok()) {
+    spdlog::warn("spool: cannot preallocate {} bytes in the data file: {} (commits go on, slower)",
+                 target - file_size, s.message());
     failed_at_us_ = now;
     return;
   }

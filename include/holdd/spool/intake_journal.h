@@ -93,7 +93,6 @@ class IntakeJournal {
 
  private:
   IntakeJournal(int fd, std::string path, uint64_t epoch, uint64_t capacity);
-  static Status preallocate(int fd, uint64_t from, uint64_t to);
   int fd_;
   std::string path_;
   uint64_t epoch_;
