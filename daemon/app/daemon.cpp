@@ -86,6 +86,15 @@ class Daemon {
     spool_->on_queued([this](const std::vector<std::string>& mailboxes) {
       dispatcher_->notify(mailboxes);
     });
+    // A spool that LMDB no longer vouches for must not take more mail: stop, and
+    // exit non-zero so that systemd restarts holdd and the journal is replayed.
+    spool_->on_fatal([this](const Status& status) {
+      if (exit_code_ != 0) return;
+      exit_code_ = 1;
+      spdlog::critical("spool failed ({}): shutting down to restart from the journal",
+                       status.to_string());
+      net::co_spawn(io_, shutdown(), net::detached);
+    });
 
     SessionDeps deps;
     deps.config = std::make_shared<const ServerConfig>(config_.server);
@@ -144,7 +153,12 @@ class Daemon {
     smtp_->start();
     control_->start();
     if (metrics_) metrics_->start();
-    watchdog_ = std::make_unique<sd_notify::Watchdog>(io_.get_executor());
+    // The watchdog pings only while the spool's writer thread is healthy too: a
+    // writer stuck on a dead disk stalls every 250 without stalling this thread.
+    watchdog_ = std::make_unique<sd_notify::Watchdog>(
+        io_.get_executor(), [this](std::chrono::microseconds interval) {
+          return spool_->healthy(interval / 2);
+        });
     watchdog_->start();
     std::string listening;
     for (const Endpoint& e : smtp_->local_endpoints()) listening += " " + e.to_string();
@@ -160,8 +174,8 @@ class Daemon {
     smtp_.reset();
     dispatcher_.reset();
     spool_.reset();
-    spdlog::info("holdd stopped");
-    return 0;
+    spdlog::info("holdd stopped{}", exit_code_ != 0 ? " after a fatal spool error" : "");
+    return exit_code_;
   }
 
  private:
@@ -182,6 +196,8 @@ class Daemon {
   // SPEC: stop accepting, finish or abort sessions cleanly (an unfinished DATA is
   // never acknowledged), flush, exit 0.
   net::awaitable<void> shutdown() {
+    if (shutting_down_) co_return;
+    shutting_down_ = true;
     sd_notify::stopping();
     if (watchdog_) watchdog_->stop();
     co_await smtp_->shutdown(config_.server.shutdown_grace);
@@ -271,6 +287,8 @@ class Daemon {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<sd_notify::Watchdog> watchdog_;
+  int exit_code_ = 0;
+  bool shutting_down_ = false;  // non-zero after a fatal spool error
 };
 
 }  // namespace

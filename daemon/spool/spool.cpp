@@ -25,6 +25,7 @@
 #include <spdlog/spdlog.h>
 
 #include "holdd/base/clock.h"
+#include "holdd/base/printable.h"
 #include "holdd/spool/group_commit.h"
 #include "holdd/spool/intake_journal.h"
 #include "holdd/spool/keys.h"
@@ -48,27 +49,45 @@ struct StoredPut {
   std::vector<QueueEntry> entries;
 };
 
+// The journal's head of a put: a CBOR map whose values are the records' own
+// encodings and the mailbox keys, all as byte strings (binary-safe, as records.cpp
+// explains). Journals written before that format hold JSON text ('{'), still read.
 std::string encode_put(const StoredPut& p) {
-  nlohmann::json entries = nlohmann::json::array();
-  for (const QueueEntry& e : p.entries) entries.push_back({e.mailbox, e.seq, encode(e)});
-  return nlohmann::json{{"m", encode(p.meta)}, {"e", std::move(entries)}}.dump();
+  using nlohmann::json;
+  auto bytes = [](std::string_view s) {
+    return json::binary(std::vector<std::uint8_t>(s.begin(), s.end()));
+  };
+  json entries = json::array();
+  for (const QueueEntry& e : p.entries) {
+    entries.push_back(json::array({bytes(e.mailbox), e.seq, bytes(encode(e))}));
+  }
+  std::string out;
+  json::to_cbor(json{{"m", bytes(encode(p.meta))}, {"e", std::move(entries)}}, out);
+  return out;
 }
 
 bool decode_put(std::string_view head, StoredPut& p) {
-  nlohmann::json j = nlohmann::json::parse(head, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("m") || !j.contains("e") || !j["m"].is_string() ||
-      !j["e"].is_array()) {
-    return false;
-  }
-  if (!decode(j["m"].get<std::string>(), p.meta)) return false;
-  for (const nlohmann::json& item : j["e"]) {
-    if (!item.is_array() || item.size() != 3 || !item[0].is_string() || !item[1].is_number_unsigned() ||
-        !item[2].is_string()) {
+  using nlohmann::json;
+  if (head.empty()) return false;
+  json j = head.front() == '{' ? json::parse(head, nullptr, /*allow_exceptions=*/false)
+                               : json::from_cbor(head, /*strict=*/true, /*allow_exceptions=*/false);
+  auto text = [](const json& v, std::string& out) {
+    if (v.is_binary()) {
+      out.assign(v.get_binary().begin(), v.get_binary().end());
+    } else if (v.is_string()) {
+      out = v.get<std::string>();
+    } else {
       return false;
     }
+    return true;
+  };
+  if (!j.is_object() || !j.contains("m") || !j.contains("e") || !j["e"].is_array()) return false;
+  std::string record;
+  if (!text(j["m"], record) || !decode(record, p.meta)) return false;
+  for (const json& item : j["e"]) {
+    if (!item.is_array() || item.size() != 3 || !item[1].is_number_unsigned()) return false;
     QueueEntry e;
-    if (!decode(item[2].get<std::string>(), e)) return false;
-    e.mailbox = item[0].get<std::string>();
+    if (!text(item[2], record) || !decode(record, e) || !text(item[0], e.mailbox)) return false;
     e.seq = item[1].get<uint64_t>();
     p.entries.push_back(std::move(e));
   }
@@ -146,6 +165,12 @@ struct Spool::Impl {
     std::vector<std::function<void(const std::vector<std::string>&)>> list;
   };
   std::shared_ptr<Observers> observers = std::make_shared<Observers>();
+  // The on_fatal handler, shared with the handler the writer posts (as above).
+  struct FatalHandler {
+    std::mutex mu;
+    std::function<void(const Status&)> handler;
+  };
+  std::shared_ptr<FatalHandler> fatal = std::make_shared<FatalHandler>();
 
   std::atomic<int64_t> disk_checked_us{0};
   std::atomic<bool> disk_low{false};
@@ -155,6 +180,10 @@ struct Spool::Impl {
     {
       std::lock_guard lock(observers->mu);
       observers->list.clear();
+    }
+    {
+      std::lock_guard lock(fatal->mu);
+      fatal->handler = nullptr;
     }
     if (writer) writer->stop();
     writer.reset();
@@ -306,7 +335,9 @@ struct Spool::Impl {
         if (st = txn.put(mailbox_dbi, e.mailbox, encode(record)); !st.is_ok()) return st;
       }
       if (states != nullptr) states->push_back(record.state);
-      if (st = put_entry(txn, e); !st.is_ok()) return st;
+      // A new entry never replaces one (MDB_KEYEXIST fails the put: a bug, not mail lost).
+      st = txn.put(queue_dbi, keys::queue_key(e.mailbox, e.seq), encode(e), MDB_NOOVERWRITE);
+      if (!st.is_ok()) return st;
       seq = std::max(seq, e.seq);
       txn.after_commit([this, mailbox = e.mailbox, size = e.size, arrival] {
         std::lock_guard lock(totals_mu);
@@ -330,12 +361,37 @@ struct Spool::Impl {
     return txn.put(info_dbi, kSeqKey, keys::u64_be(seq));
   }
 
-  // Applies a journaled put again; one already stored is left as it is.
-  Status replay_put(WriteTxn& txn, std::string_view head, std::string_view content) {
+  // Applies a journaled put again; one already stored is left as it is. A queue
+  // key that is already taken (by another message: never by design, but a journal
+  // and a data file that disagree must not cost a message) is never overwritten:
+  // the replayed entry gets the sequence *last_seq + 1 instead, where *last_seq is
+  // at least every sequence the spool and the records being replayed use.
+  Status replay_put(WriteTxn& txn, std::string_view head, std::string_view content,
+                    uint64_t& last_seq) {
     StoredPut p;
     if (!decode_put(head, p)) return Status::io_error("unreadable spool journal record");
     if (txn.read(meta_dbi, p.meta.id)) return Status::ok();
+    if (auto v = txn.read(info_dbi, kSeqKey)) last_seq = std::max(last_seq, keys::read_u64_be(*v));
+    for (const QueueEntry& e : p.entries) last_seq = std::max(last_seq, e.seq);
+    for (QueueEntry& e : p.entries) {
+      if (!txn.read(queue_dbi, keys::queue_key(e.mailbox, e.seq))) continue;
+      spdlog::error("spool: journal record of {} names queue entry {} of {}, which another "
+                    "message holds: keeping both, the journaled one as entry {}",
+                    p.meta.id, e.seq, printable(e.mailbox), last_seq + 1);
+      e.seq = ++last_seq;
+    }
     return apply_put(txn, p, content, nullptr);
+  }
+
+  // The largest queue sequence that any of `records` uses (0 if none).
+  static uint64_t last_seq_of(const std::vector<RecoveredRecord>& records) {
+    uint64_t last = 0;
+    for (const RecoveredRecord& r : records) {
+      StoredPut p;
+      if (!decode_put(r.head, p)) continue;
+      for (const QueueEntry& e : p.entries) last = std::max(last, e.seq);
+    }
+    return last;
   }
 
   // Applies the journal's records that the last LMDB commit does not hold.
@@ -347,8 +403,9 @@ struct Spool::Impl {
       Status s = lmdb_status(mdb_txn_begin(env, nullptr, 0, &raw), "mdb_txn_begin");
       if (!s.is_ok()) return s;
       WriteTxn txn(raw);
+      uint64_t last_seq = last_seq_of(records);
       for (const RecoveredRecord& r : records) {
-        if (s = replay_put(txn, r.head, r.bulk); !s.is_ok()) break;
+        if (s = replay_put(txn, r.head, r.bulk, last_seq); !s.is_ok()) break;
       }
       if (s.is_ok()) s = txn.put(info_dbi, kJournalAppliedKey, keys::u64_be(records.back().seq));
       if (s.is_ok()) {
@@ -471,6 +528,7 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   auto journal = IntakeJournal::open(options.path + "/journal", epoch);
   if (!journal.ok()) return journal.status();
   impl->journal = std::move(*journal);
+  if (options.journal_sync_fails) impl->journal->inject_sync_failure(options.journal_sync_fails);
   if (s = impl->recover_journal(applied); !s.is_ok()) {
     return Status::io_error("cannot recover the spool journal in " + options.path + ": " + s.message());
   }
@@ -505,16 +563,29 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   if (journaling) {
     journal_use.journal = raw->journal.get();
     journal_use.replay = [raw](WriteTxn& w, const JournalRecord& r) {
-      return raw->replay_put(w, r.head, r.bulk ? std::string_view(*r.bulk) : std::string_view());
+      uint64_t last_seq = 0;
+      return raw->replay_put(w, r.head, r.bulk ? std::string_view(*r.bulk) : std::string_view(),
+                             last_seq);
     };
     journal_use.max_delay = std::chrono::microseconds(std::max<int64_t>(0, options.journal_commit_delay_us));
     journal_use.mark_applied = [raw](WriteTxn& w, uint64_t seq) {
       return w.put(raw->info_dbi, kJournalAppliedKey, keys::u64_be(seq));
     };
   }
+  auto on_fatal = [io = raw->io, shared = raw->fatal](const Status& status) {
+    net::post(io, [shared, status] {
+      std::function<void(const Status&)> handler;
+      {
+        std::lock_guard lock(shared->mu);
+        handler = shared->handler;
+      }
+      if (handler) handler(status);
+    });
+  };
   impl->writer = std::make_unique<GroupCommitWriter>(
       raw->env, [raw] { return raw->grow_map(); }, [raw] { raw->preallocation->top_up(); },
-      std::move(journal_use));
+      std::move(journal_use), std::move(on_fatal));
+  if (options.lmdb_commit_error) impl->writer->inject_commit_error(options.lmdb_commit_error);
   return std::unique_ptr<Spool>(new Spool(std::move(impl)));
 }
 
@@ -543,6 +614,13 @@ void Spool::on_queued(std::function<void(const std::vector<std::string>&)> obser
   std::lock_guard lock(impl_->observers->mu);
   impl_->observers->list.push_back(std::move(observer));
 }
+
+void Spool::on_fatal(std::function<void(const Status&)> handler) {
+  std::lock_guard lock(impl_->fatal->mu);
+  impl_->fatal->handler = std::move(handler);
+}
+
+bool Spool::healthy(std::chrono::nanoseconds stall) const { return impl_->writer->healthy(stall); }
 
 net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
   if (low_on_disk()) co_return Status::no_space("free disk below min_free_disk");

@@ -1,6 +1,7 @@
 #pragma once
-// What the spool stores, as plain values. Serialised as JSON in LMDB (records.cpp)
-// so that a spool can be read with mdb_dump and extended without a migration.
+// What the spool stores, as plain values. Serialised as CBOR in LMDB (records.cpp):
+// binary-safe (text fields are bytes, whatever the network sent) and extensible
+// without a migration.
 #include <cstdint>
 #include <string>
 #include <vector>
