@@ -8,29 +8,26 @@ namespace holdd::maillog {
 
 // Every field below comes from the network or from the operator: printable()
 // makes 8-bit bytes and control characters visible (\xNN) and keeps the log valid
-// UTF-8 (SPEC: 8-bit text is data, escaped where it is shown).
-std::string quote(std::string_view raw) {
-  const std::string shown = printable(raw);
-  std::string_view value = shown;
+// UTF-8 (SPEC: 8-bit text is data, escaped where it is shown). In a quoted value a
+// '"' or '\\' that was sent is escaped first, so "\xE7" is always a byte holdd
+// escaped and "\\x" a backslash that was sent.
+std::string quote(std::string_view value) {
   bool needs = value.empty();
   for (char c : value) {
-    if (c == ' ' || c == '"' || c == '\\' || c == '=' || static_cast<unsigned char>(c) < 0x20) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == ' ' || c == '"' || c == '\\' || c == '=' || u < 0x20 || u == 0x7F) {
       needs = true;
       break;
     }
   }
-  if (!needs) return std::string(value);
-  std::string out = "\"";
+  if (!needs) return printable(value);
+  std::string escaped;
+  escaped.reserve(value.size() + 2);
   for (char c : value) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';  // no control characters in the log
-      continue;
-    }
-    out += c;
+    if (c == '"' || c == '\\') escaped += '\\';
+    escaped += c;
   }
-  out += '"';
-  return out;
+  return "\"" + printable(escaped) + "\"";
 }
 
 void connect(std::string_view client_name, std::string_view client_addr) {
