@@ -30,6 +30,7 @@
 #include "holdd/spool/intake_journal.h"
 #include "holdd/spool/keys.h"
 #include "holdd/spool/preallocation.h"
+#include "holdd/spool/queue_counters.h"
 #include "holdd/spool/write_txn.h"
 
 namespace holdd {
@@ -154,8 +155,7 @@ struct Spool::Impl {
   std::unique_ptr<GroupCommitWriter> writer;
   std::atomic<uint64_t> last_id{0};
 
-  mutable std::mutex totals_mu;
-  std::map<std::string, QueueTotals> totals;  // only mailboxes with entries
+  QueueCounters counters;  // what is queued, per mailbox, in memory
 
   // The on_queued observers. Shared with the handlers that commits post to the io
   // executor: such a handler may run after the Spool is gone (a commit at close),
@@ -254,19 +254,6 @@ struct Spool::Impl {
         initiate, net::use_awaitable, std::move(apply));
   }
 
-  // Adjusts the in-memory totals of `mailbox` after a commit. `oldest` is the new
-  // head's arrival (0: empty) when known, or -1 to keep the current value.
-  void adjust_totals(const std::string& mailbox, int64_t messages, int64_t bytes, int64_t parked,
-                     int64_t oldest) {
-    std::lock_guard lock(totals_mu);
-    QueueTotals& t = totals[mailbox];
-    t.messages = static_cast<uint64_t>(static_cast<int64_t>(t.messages) + messages);
-    t.bytes = static_cast<uint64_t>(static_cast<int64_t>(t.bytes) + bytes);
-    t.parked = static_cast<uint64_t>(static_cast<int64_t>(t.parked) + parked);
-    if (oldest >= 0) t.oldest_arrival_us = oldest;
-    if (t.messages == 0) totals.erase(mailbox);
-  }
-
   // Removes one entry inside `txn`, releasing the message once nothing refers to it.
   Status remove_entry(WriteTxn& txn, const QueueEntry& stored) {
     Status s = txn.erase(queue_dbi, keys::queue_key(stored.mailbox, stored.seq));
@@ -283,11 +270,8 @@ struct Spool::Impl {
       }
     }
     std::optional<QueueEntry> head = first_entry(txn.get(), queue_dbi, stored.mailbox);
-    int64_t oldest = head ? head->arrival_us : 0;
-    txn.after_commit([this, mailbox = stored.mailbox, size = stored.size, parked = stored.parked,
-                      oldest] {
-      adjust_totals(mailbox, -1, -static_cast<int64_t>(size), parked ? -1 : 0, oldest);
-    });
+    const int64_t oldest = head ? head->arrival_us : 0;
+    txn.after_commit([this, stored, oldest] { counters.remove(stored, oldest); });
     return Status::ok();
   }
 
@@ -339,13 +323,7 @@ struct Spool::Impl {
       st = txn.put(queue_dbi, keys::queue_key(e.mailbox, e.seq), encode(e), MDB_NOOVERWRITE);
       if (!st.is_ok()) return st;
       seq = std::max(seq, e.seq);
-      txn.after_commit([this, mailbox = e.mailbox, size = e.size, arrival] {
-        std::lock_guard lock(totals_mu);
-        QueueTotals& t = totals[mailbox];
-        if (t.messages == 0) t.oldest_arrival_us = arrival;
-        ++t.messages;
-        t.bytes += size;
-      });
+      txn.after_commit([this, e] { counters.add(e); });
       mailboxes.push_back(e.mailbox);
     }
     txn.after_commit([this, mailboxes = std::move(mailboxes)] {
@@ -428,14 +406,9 @@ struct Spool::Impl {
   void rebuild_totals() {
     ReadTxn txn(*this);
     if (txn.get() == nullptr) return;
-    std::lock_guard lock(totals_mu);
-    totals.clear();
+    counters.clear();
     for_each_entry(txn.get(), queue_dbi, "", [&](QueueEntry e) {
-      QueueTotals& t = totals[e.mailbox];
-      if (t.messages == 0) t.oldest_arrival_us = e.arrival_us;
-      ++t.messages;
-      t.bytes += e.size;
-      if (e.parked) ++t.parked;
+      counters.add(e);
       return true;
     });
   }
@@ -759,6 +732,7 @@ net::awaitable<Status> Spool::deferred(QueueEntry entry, std::string error, int6
                                   next_attempt_us](WriteTxn& txn) -> Status {
     std::optional<QueueEntry> stored = impl->current(txn, entry);
     if (!stored) return Status::ok();
+    txn.after_commit([impl, before = *stored] { impl->counters.deferred(before); });
     int64_t now = now_unix_micros();
     ++stored->attempts;
     stored->last_attempt_us = now;
@@ -780,6 +754,7 @@ net::awaitable<Status> Spool::parked(QueueEntry entry, std::string reply) {
                                   reply = std::move(reply)](WriteTxn& txn) -> Status {
     std::optional<QueueEntry> stored = impl->current(txn, entry);
     if (!stored || stored->parked) return Status::ok();
+    txn.after_commit([impl, before = *stored] { impl->counters.parked(before); });
     int64_t now = now_unix_micros();
     ++stored->attempts;
     stored->last_attempt_us = now;
@@ -788,7 +763,6 @@ net::awaitable<Status> Spool::parked(QueueEntry entry, std::string reply) {
     stored->parked = true;
     Status st = impl->put_entry(txn, *stored);
     if (!st.is_ok()) return st;
-    txn.after_commit([impl, mailbox = entry.mailbox] { impl->adjust_totals(mailbox, 0, 0, 1, -1); });
     return impl->update_record(txn, entry.mailbox, [&](MailboxRecord& r) {
       r.last_error_us = now;
       r.last_error = reply;
@@ -809,19 +783,19 @@ net::awaitable<Result<uint64_t>> Spool::requeue(std::optional<std::string> mailb
                      if (e.parked || e.next_attempt_us != 0) changed.push_back(std::move(e));
                      return true;
                    });
-    std::map<std::string, int64_t> unparked;
+    std::vector<QueueEntry> unparked;
     for (QueueEntry& e : changed) {
       if (e.parked) {
         ++*count;
-        --unparked[e.mailbox];
+        unparked.push_back(e);
       }
       e.parked = false;
       e.next_attempt_us = 0;
       Status st = impl->put_entry(txn, e);
       if (!st.is_ok()) return st;
     }
-    txn.after_commit([impl, unparked] {
-      for (const auto& [name, delta] : unparked) impl->adjust_totals(name, 0, 0, delta, -1);
+    txn.after_commit([impl, unparked = std::move(unparked)] {
+      for (const QueueEntry& before : unparked) impl->counters.unparked(before);
     });
     return Status::ok();
   };
@@ -925,15 +899,12 @@ Result<std::string> Spool::content(const std::string& id) const {
   return std::string(*bytes);
 }
 
-QueueTotals Spool::totals(const std::string& mailbox) const {
-  std::lock_guard lock(impl_->totals_mu);
-  auto it = impl_->totals.find(mailbox);
-  return it == impl_->totals.end() ? QueueTotals{} : it->second;
-}
+QueueTotals Spool::totals(const std::string& mailbox) const { return impl_->counters.totals(mailbox); }
 
-std::map<std::string, QueueTotals> Spool::all_totals() const {
-  std::lock_guard lock(impl_->totals_mu);
-  return impl_->totals;
+std::map<std::string, QueueTotals> Spool::all_totals() const { return impl_->counters.all(); }
+
+Backlog Spool::unparked_before(const std::string& mailbox, int64_t before_us) const {
+  return impl_->counters.unparked_before(mailbox, before_us);
 }
 
 int64_t Spool::last_relay_us(UpstreamKind upstream) const {

@@ -76,13 +76,15 @@ struct MailboxRecord {
   uint64_t parked = 0;  // messages ever parked
 };
 
-// Running totals of what is queued, kept in memory by the Spool (rebuilt by a scan
-// at open, updated at every commit) so status and metrics cost no scan.
+// Running totals of what is queued, kept in memory by the Spool (QueueCounters:
+// rebuilt by a scan at open, updated at every commit) so status and metrics cost
+// no scan.
 struct QueueTotals {
   uint64_t messages = 0;  // queue entries
   uint64_t bytes = 0;
   uint64_t parked = 0;
   int64_t oldest_arrival_us = 0;  // of the first entry; 0 if empty
+  uint64_t deferred = 0;          // entries tried at least once, not parked
 };
 
 std::string encode(const MessageMeta& m);

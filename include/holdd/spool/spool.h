@@ -28,6 +28,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "holdd/base/status.h"
+#include "holdd/spool/queue_counters.h"
 #include "holdd/spool/records.h"
 
 namespace holdd {
@@ -139,8 +140,12 @@ class Spool {
   std::vector<QueueEntry> entries_of(const std::string& id) const;   // one message's entries
   Result<MessageMeta> meta(const std::string& id) const;
   Result<std::string> content(const std::string& id) const;
+  // In memory, kept up to date at each commit: O(1) / O(mailboxes), no LMDB read.
   QueueTotals totals(const std::string& mailbox) const;
   std::map<std::string, QueueTotals> all_totals() const;  // mailboxes with entries
+  // Unparked entries of `mailbox` that arrived before `before_us` (the warn_after
+  // check), O(log n).
+  Backlog unparked_before(const std::string& mailbox, int64_t before_us) const;
   int64_t last_relay_us(UpstreamKind upstream) const;     // 0: never
   SpoolStats stats() const;
   MailboxState initial_state() const;
