@@ -134,3 +134,19 @@ def test_a_spool_with_exact_keys_is_found_under_any_case_after_a_restart(holdd):
     # Restarting again does not migrate again.
     holdd.restart()
     assert holdd.log_text().count("mailbox keys folded to lower case") == 1
+
+
+def test_sighup_keeps_the_running_rule(holdd):
+    # The spool's keys were folded at start: switching rules without a restart
+    # would file mail under keys lock and release do not see.
+    holdd.config["directory"]["local_part_case"] = "exact"
+    with open(holdd.mailboxes_path, "a") as f:
+        f.write("Erin@example.com\n")
+    holdd.write_config()
+    holdd.reload()
+    wait_until(lambda: "reload done" in holdd.log_text(), 15, what="the reload")
+    assert "directory.local_part_case changes take effect only after a restart" in holdd.log_text()
+    # The rest of the reload is taken (the new mailbox), under the running rule.
+    assert rcpt_reply(holdd, "ERIN@example.com")[0] == 250
+    assert rcpt_reply(holdd, "Bob@example.com")[0] == 250
+    assert holdd.ctl_json("lock", "erin@EXAMPLE.com")["changed"] == ["erin@example.com"]
