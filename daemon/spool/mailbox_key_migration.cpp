@@ -33,7 +33,6 @@ struct StoredRecord {
 
 struct StoredEntry {
   std::string key;  // the whole queue key, as stored
-  std::string mailbox;
   uint64_t seq = 0;
   std::string value;  // the encoded QueueEntry, moved unchanged
   std::string id;
@@ -147,7 +146,7 @@ Status fold_keys(WriteTxn& txn, const MailboxKeyTables& t, MailboxKeyMigration& 
     if (folded == mailbox) return;
     QueueEntry e;
     decode(value, e);
-    moving[folded].push_back(StoredEntry{std::string(key), std::string(mailbox), seq, std::string(value), e.id});
+    moving[folded].push_back(StoredEntry{std::string(key), seq, std::string(value), e.id});
   });
   if (!s.is_ok()) return s;
 
@@ -175,7 +174,7 @@ Status fold_keys(WriteTxn& txn, const MailboxKeyTables& t, MailboxKeyMigration& 
                    names, folded, to_string(merged.state));
       report.mailboxes_merged += parts.size() - 1;
     } else {
-      spdlog::info("spool: mailbox {} renamed {}: local parts compare case-insensitively", parts.front().key,
+      spdlog::info("spool: mailbox {} renamed to {}: local parts compare case-insensitively", parts.front().key,
                    folded);
       ++report.mailboxes_renamed;
     }
