@@ -76,6 +76,7 @@ class Daemon {
     spool_options.path = config_.spool.path;
     spool_options.min_free_disk = config_.spool.min_free_disk;
     spool_options.initial_state = config_.directory.initial_state;
+    spool_options.fold_local_part_case = config_.directory.local_part_case == LocalPartCase::kInsensitive;
     auto spool = Spool::open(spool_options, io_.get_executor());
     if (!spool) {
       spdlog::critical("cannot open spool: {}", spool.status().to_string());
@@ -250,6 +251,21 @@ class Daemon {
     for (const Endpoint& e : config.server.listen) listen_new.push_back(e.to_string());
     if (listen_old != listen_new) {
       spdlog::warn("reload: server.listen changes take effect only after a restart");
+    }
+    // The spool's keys follow the rule it was opened with (they are folded at
+    // open): a directory under the other rule would file mail under keys that
+    // lock and release do not see.
+    if (config.directory.local_part_case != config_.directory.local_part_case) {
+      spdlog::warn("reload: directory.local_part_case changes take effect only after a restart");
+      config.directory.local_part_case = config_.directory.local_part_case;
+      auto same_rule = Directory::load(config.directory);
+      if (auto* errors = std::get_if<std::vector<ConfigError>>(&same_rule)) {
+        for (const ConfigError& e : *errors) spdlog::error("reload refused: {}", e.to_string());
+        spdlog::error("reload refused: the running configuration stays in force");
+        sd_notify::ready();
+        return;
+      }
+      directory = std::get<std::shared_ptr<const Directory>>(std::move(same_rule));
     }
     // Keep what cannot change without a restart; take the rest.
     config.spool = config_.spool;

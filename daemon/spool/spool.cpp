@@ -29,6 +29,7 @@
 #include "holdd/spool/group_commit.h"
 #include "holdd/spool/intake_journal.h"
 #include "holdd/spool/keys.h"
+#include "holdd/spool/mailbox_key_migration.h"
 #include "holdd/spool/preallocation.h"
 #include "holdd/spool/queue_counters.h"
 #include "holdd/spool/write_txn.h"
@@ -505,6 +506,11 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   if (s = impl->recover_journal(applied); !s.is_ok()) {
     return Status::io_error("cannot recover the spool journal in " + options.path + ": " + s.message());
   }
+  // After recovery: the journal's records carry the keys of the holdd that wrote them.
+  auto keys_folded = migrate_mailbox_keys(
+      impl->env, {impl->mailbox_dbi, impl->queue_dbi, impl->meta_dbi, impl->info_dbi},
+      options.fold_local_part_case, [raw = impl.get()] { return raw->grow_map(); });
+  if (!keys_folded) return keys_folded.status();
   const char* journal_env = std::getenv("HOLDD_SPOOL_JOURNAL");
   const bool journaling = journal_env == nullptr || std::string_view(journal_env) != "0";
 

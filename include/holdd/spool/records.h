@@ -15,7 +15,8 @@ inline const char* to_string(UpstreamKind u) { return u == UpstreamKind::kOld ? 
 
 // One recipient of an incoming message, after alias resolution: one per mailbox.
 struct QueuedRecipient {
-  std::string mailbox;  // canonical key: local@lower-case-domain
+  std::string mailbox;  // canonical key (Address::mailbox_key): domain lower-cased, and
+                        // the local part too unless local_part_case = "exact"
   std::string rcpt;     // the address to relay to (as the client wrote it when it
                         // names the mailbox itself; the mailbox key after an alias)
   std::string notify;   // DSN NOTIFY= value, "" if none (RFC 3461)

@@ -44,6 +44,10 @@ struct SpoolOptions {
   // How long a journaled put may wait for its LMDB commit (and so for reads and
   // the dispatcher to see it); sync() and any other write commit sooner.
   int64_t journal_commit_delay_us = 10'000;
+  // [directory] local_part_case = "insensitive": keys stored with capitals in the
+  // local part (older spools, or "exact" mode) are folded at open, once
+  // (mailbox_key_migration.h).
+  bool fold_local_part_case = true;
   // Tests only (fault injection): called at each journal append; true makes it
   // fail after writing, as a failed fdatasync would.
   std::function<bool()> journal_sync_fails;
