@@ -45,7 +45,7 @@ fi
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "install-deps: missing packages: ${missing[*]}" >&2
-  echo "install-deps: run as root (sudo scripts/install-deps.sh)" >&2
+  echo "install-deps: run it as root: bash scripts/install-deps.sh" >&2
   exit 1
 fi
 
