@@ -6,6 +6,7 @@ command that carries them, never with a 4xx at the end of DATA.
 The old server here is RawUpstream (raw_upstream.py): aiosmtpd speaks only UTF-8.
 """
 import re
+import subprocess
 import time
 
 import pytest
@@ -163,3 +164,41 @@ def test_latin1_sender_with_smtputf8_is_refused_or_relayed_never_deferred(holdd,
         assert code == 250, lines
         c.command("QUIT")
     wait_until(lambda: len(upstream.delivered()) == 1, what="the delivery")
+
+
+@pytest.mark.holdd(start=False)
+def test_latin1_headers_without_message_id_are_stored_and_relayed_byte_for_byte(holdd, upstream):
+    """The header parser (Message-ID, Received count) sees 8-bit header text."""
+    start_with(holdd, upstream)
+    original = (b"From: J\xf6rg <j@sender.test>\r\nTo: anna@example.com\r\n"
+                b"Subject: Caf\xe9 cr\xe8me\r\n\r\nCorps du message: \xe0 bient\xf4t\r\n")
+    code, text = send(holdd.smtp_port, "j@sender.test", ["anna@example.com"], original)
+    assert code == 250, text
+    wait_until(lambda: len(upstream.delivered()) == 1, what="the delivery")
+    content = upstream.delivered()[0][2]
+    assert content.endswith(original), content[-200:]
+    prepended = content[:-len(original)]
+    assert b"Message-ID: <" in prepended  # one was added (SPEC)
+
+
+@pytest.mark.holdd(start=False)
+def test_eight_bit_commands_get_a_5xx_and_the_session_goes_on(holdd, upstream):
+    start_with(holdd, upstream)
+    with RawSmtp(holdd.smtp_port) as c:
+        assert c.read_reply()[0] == 220
+        assert c.command("EHLO client.test")[0] == 250
+        for line in (b"VRFY \xe9l\xe8ve", b"HELP \xe9", b"\xe9HLO x", b"MAIL FROM:<a@b.test> BODY=8BIT\xcdMIME"):
+            c.send(line + b"\r\n")
+            code, lines = c.read_reply()
+            assert code == 252 or 500 <= code < 600 or (code == 214 and line.startswith(b"HELP")), (line, lines)
+        assert c.command("NOOP")[0] == 250
+        assert c.command("MAIL FROM:<s@sender.test>")[0] == 250
+
+
+@pytest.mark.holdd(start=False)
+def test_holdctl_with_a_latin1_argument_says_why(holdd, upstream):
+    start_with(holdd, upstream)
+    r = subprocess.run([holdd.ctl_bin, "--config", str(holdd.config_path), "show",
+                        b"\xe9l\xe8ve@example.com"], capture_output=True, timeout=30)
+    assert r.returncode == 1, r
+    assert b"\\xE9l\\xE8ve@example.com" in r.stderr, r.stderr
