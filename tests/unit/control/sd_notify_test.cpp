@@ -5,7 +5,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <string>
+
+#include <boost/asio/io_context.hpp>
 
 #include <doctest/doctest.h>
 
@@ -67,6 +70,37 @@ TEST_CASE("sd_notify: no watchdog unless systemd asks for one for this process")
   CHECK(sd_notify::watchdog_interval()->count() == 4000000);
   ::setenv("WATCHDOG_PID", "1", 1);  // meant for another process
   CHECK_FALSE(sd_notify::watchdog_interval());
+  ::unsetenv("WATCHDOG_USEC");
+  ::unsetenv("WATCHDOG_PID");
+}
+
+TEST_CASE("sd_notify: the watchdog pings only while the health check says healthy") {
+  FakeNotifySocket systemd;
+  ::setenv("WATCHDOG_USEC", "200000", 1);  // 200 ms: pings every 100 ms
+  ::setenv("WATCHDOG_PID", std::to_string(::getpid()).c_str(), 1);
+  boost::asio::io_context io;
+  bool healthy = true;
+  std::chrono::microseconds asked{0};
+  sd_notify::Watchdog watchdog(io.get_executor(), [&](std::chrono::microseconds interval) {
+    asked = interval;
+    return healthy;
+  });
+  REQUIRE(watchdog.start());
+  CHECK(systemd.receive() == "WATCHDOG=1");  // the first ping, at start
+  auto pings_during = [&](std::chrono::milliseconds d) {
+    io.restart();
+    io.run_for(d);
+    int n = 0;
+    while (systemd.receive() == "WATCHDOG=1") ++n;
+    return n;
+  };
+  CHECK(pings_during(std::chrono::milliseconds(350)) >= 2);
+  CHECK(asked.count() == 200000);  // the check is told the watchdog interval
+  healthy = false;  // a stuck spool writer: systemd must see the pings stop
+  CHECK(pings_during(std::chrono::milliseconds(350)) == 0);
+  healthy = true;
+  CHECK(pings_during(std::chrono::milliseconds(350)) >= 2);
+  watchdog.stop();
   ::unsetenv("WATCHDOG_USEC");
   ::unsetenv("WATCHDOG_PID");
 }
