@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -495,6 +496,9 @@ int run(int argc, char** argv) {
     request = protocol::make_request("lock", {{"mailboxes", mailboxes_from(o)}});
   } else if (release->parsed()) {
     if (!o.timeout.empty() && !o.wait) fail(kUsage, "--timeout goes with --wait");
+    // CLI11 takes "inf" and "nan" as numbers; JSON cannot carry them and a cap that
+    // silently vanished would replay a whole batch at full speed.
+    if (!std::isfinite(o.rate)) fail(kUsage, "--rate: expected a number of messages a second, such as 50");
     const int64_t wait_seconds = o.timeout.empty() ? 0 : duration_arg("--timeout", o.timeout).count();
     request = protocol::make_request("release", {{"mailboxes", mailboxes_from(o)},
                                                  {"wait", o.wait},

@@ -8,6 +8,7 @@ the replies the test sets. Stopped by stop() (the fixture calls it).
 """
 import socket
 import threading
+import time
 
 
 class RawUpstream:
@@ -17,6 +18,7 @@ class RawUpstream:
         self.ehlo = ehlo
         self.rcpt_reply = b"250 2.1.5 Ok"
         self.data_reply = b"250 2.0.0 Ok"
+        self.data_delay = 0.0  # seconds before the reply to the end of DATA
         self.lock = threading.Lock()
         self.deliveries = []   # (mail_from_line, [rcpt lines], content bytes): 2xx at the end
         self.attempts = 0      # transactions that reached RCPT
@@ -112,6 +114,8 @@ class RawUpstream:
                         if l == b".":
                             break
                         content.append(l[1:] if l.startswith(b".") else l)
+                    if self.data_delay:
+                        time.sleep(self.data_delay)
                     with self.lock:
                         reply = self.data_reply
                         if reply.startswith(b"2"):
