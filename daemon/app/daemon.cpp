@@ -19,6 +19,7 @@
 #include "holdd/relay/dispatcher.h"
 #include "holdd/relay/upstream_client.h"
 #include "holdd/route/directory.h"
+#include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/server.h"
 #include "holdd/smtp/tls_context.h"
 #include "holdd/spool/spool.h"
@@ -69,7 +70,10 @@ Result<std::shared_ptr<TlsContext>> load_tls(const TlsConfig& config) {
 class Daemon {
  public:
   Daemon(Config config, std::shared_ptr<const Directory> directory)
-      : config_(std::move(config)), directory_(std::move(directory)), signals_(io_) {}
+      : config_(std::move(config)),
+        directory_(std::move(directory)),
+        signals_(io_),
+        memory_(config_.server.max_message_memory) {}
 
   int run() {
     SpoolOptions spool_options;
@@ -92,6 +96,8 @@ class Daemon {
     deps.spool = spool_.get();
     deps.directory = [this] { return directory_; };
     deps.stats = &intake_;
+    deps.memory = &memory_;
+    intake_.message_memory = &memory_;
     auto verifier = auth::AuthVerifier::create(config_.auth);
     if (!verifier) {
       spdlog::critical("auth: {}", verifier.status().to_string());
@@ -235,6 +241,11 @@ class Daemon {
     if (listen_old != listen_new) {
       spdlog::warn("reload: server.listen changes take effect only after a restart");
     }
+    if (config.server.max_message_memory != config_.server.max_message_memory) {
+      spdlog::info("reload: server.max_message_memory {} -> {} bytes ({} in use)",
+                   config_.server.max_message_memory, config.server.max_message_memory,
+                   memory_.used());
+    }
     // Keep what cannot change without a restart; take the rest.
     config.spool = config_.spool;
     config.control.socket = config_.control.socket;
@@ -264,6 +275,9 @@ class Daemon {
   net::io_context io_{1};
   net::signal_set signals_;
   IntakeStats intake_;
+  // Message content in RAM, across all sessions; reload() sets its limit
+  // through SmtpServer::reconfigure().
+  smtp::MessageMemoryBudget memory_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::shared_ptr<AuthAnnotator> annotator_;

@@ -35,6 +35,8 @@
 #include "holdd/smtp/command.h"
 #include "holdd/smtp/envelope.h"
 #include "holdd/smtp/line_reader.h"
+#include "holdd/smtp/memory_budget.h"
+#include "holdd/smtp/message_buffer.h"
 #include "holdd/smtp/reply.h"
 #include "holdd/smtp/session_deps.h"
 #include "holdd/smtp/smtp_stream.h"
@@ -83,10 +85,13 @@ class Session {
   net::awaitable<bool> start_tls();
   net::awaitable<std::optional<Reply>> on_data();
   net::awaitable<std::optional<Reply>> on_bdat(const Command& cmd);
-  // Checks, stores, and answers a complete message (DATA or BDAT LAST).
-  net::awaitable<Reply> finish_message(std::string body, uint64_t size, bool too_big,
+  // Checks, stores, and answers a complete message (DATA or BDAT LAST). A
+  // refused `content` (the memory budget ran out) gets 452 4.3.1.
+  net::awaitable<Reply> finish_message(MessageBuffer content, uint64_t size, bool too_big,
                                        bool eight_bit);
   void reset_transaction();
+  // An empty reservation against the daemon's memory budget (unbounded without one).
+  MessageMemoryBudget::Reservation memory_reservation();
 
   // I/O. Each returns false when the connection is gone (EOF, reset, cancel).
   // Reads what is there, waiting until `deadline` at most.
