@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates docs/reliability.md: runs the crash loop, fault injection, abuse and
-# smuggling tests (tests/integration/test_{crash_loop,faults,abuse,smuggling}.py)
+# Regenerates docs/reliability.md: runs the crash loop, fault injection, abuse,
+# memory budget and smuggling tests
+# (tests/integration/test_{crash_loop,faults,abuse,memory_budget,smuggling}.py)
 # against a built holdd, and the fuzz targets (scripts/fuzz.sh), collects the
 # numbers the tests write to $HOLDD_RESULTS_DIR, and renders the tables.
 #   scripts/reliability-report.sh [BUILD_DIR] [FUZZ_SECONDS]
@@ -20,9 +21,9 @@ export HOLDD_RESULTS_DIR=$results
 export HOLDD_BIN=$build/holdd HOLDCTL_BIN=$build/holdctl HOLDD_SOURCE_DIR=$root
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 
-echo "=== integration: crash loop, faults, abuse, smuggling ($build)"
+echo "=== integration: crash loop, faults, abuse, memory budget, smuggling ($build)"
 (cd "$root/tests/integration" && /usr/bin/python3 -m pytest -q -p no:cacheprovider -rxXs \
-   --junitxml="$results/junit.xml" test_crash_loop.py test_faults.py test_abuse.py test_smuggling.py) \
+   --junitxml="$results/junit.xml" test_crash_loop.py test_faults.py test_abuse.py test_memory_budget.py test_smuggling.py) \
    2>&1 | tee "$results/pytest.log"
 pytest_rc=${PIPESTATUS[0]}
 
