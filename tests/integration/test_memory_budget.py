@@ -9,6 +9,7 @@ The mailbox is held while the clients upload, so that the peak RSS measured is t
 intake's; relaying reads each message back (bounded by [delivery] concurrency, not
 by this budget) and comes after, on release."""
 import hashlib
+import subprocess
 import socket
 import threading
 import time
@@ -242,3 +243,26 @@ def test_a_client_refused_with_452_succeeds_when_it_retries(holdd):
     record("abuse", "client refused with 452 4.3.1 for want of message memory retries",
            f"max_message_memory {BUDGET >> 20} MiB, one slow 20 MiB upload holding it", 2,
            outcome="452 4.3.1 (at MAIL SIZE=, at end of DATA), then 250 on retry; delivered once")
+
+
+@pytest.mark.holdd(config=CONFIG)
+def test_sighup_sets_the_budget_and_a_value_below_two_messages_is_refused(holdd):
+    assert metric(scrape(holdd), "holdd_message_memory_limit_bytes") == BUDGET
+    holdd.config["server"]["max_message_memory"] = "100MiB"
+    holdd.write_config()
+    holdd.reload()
+    wait_until(lambda: metric(scrape(holdd), "holdd_message_memory_limit_bytes") == 100 * MiB, 10,
+               what="the new limit after SIGHUP")
+    # Below 2 x max_message_size (30 MiB) the largest messages could never be
+    # taken: an error naming file, key and reason; a reload keeps the running value.
+    holdd.config["server"]["max_message_memory"] = "50MiB"
+    holdd.write_config()
+    check = subprocess.run([holdd.bin, "--config", str(holdd.config_path), "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+    assert check.returncode == 1, check
+    assert (f"{holdd.config_path}: server.max_message_memory: must be at least 2 x "
+            f"server.max_message_size (62914560 bytes)") in check.stderr, check.stderr
+    holdd.reload()
+    wait_until(lambda: "reload refused: the running configuration stays in force" in holdd.log_text(),
+               10, what="the reload to be refused")
+    assert metric(scrape(holdd), "holdd_message_memory_limit_bytes") == 100 * MiB
