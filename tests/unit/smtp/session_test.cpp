@@ -124,7 +124,8 @@ struct Harness {
   uint16_t port = 0;
 
   explicit Harness(const std::function<void(ServerConfig&)>& tweak = {},
-                   std::shared_ptr<TlsContext> tls = nullptr, MessageMemoryBudget* memory = nullptr) {
+                   std::shared_ptr<TlsContext> tls = nullptr, MessageMemoryBudget* memory = nullptr,
+                   std::shared_ptr<MessageAnnotator> annotator = nullptr) {
     SpoolOptions options;
     options.path = dir.path.string();
     options.initial_state = MailboxState::kHeld;
@@ -150,6 +151,7 @@ struct Harness {
     deps.stats = &stats;
     deps.tls = std::move(tls);
     deps.memory = memory;
+    deps.annotator = std::move(annotator);
     server = std::make_unique<SmtpServer>(io, deps);
     const std::vector<Endpoint> listen = {Endpoint{"127.0.0.1", 0}};
     REQUIRE(server->listen(listen).is_ok());
@@ -691,6 +693,49 @@ TEST_CASE("Session: memory budget and BDAT: 452 before or after the chunk ends t
   });
   CHECK(h.spool->queue("anna@example.com").size() == 1);
   CHECK(h.stored("anna@example.com").ends_with("first\r\nsecond\r\n"));
+}
+
+// Prepends header fields longer than the spare room behind the content (8 KiB),
+// and can take the whole budget while it runs (as other sessions could).
+struct LongHeaderAnnotator : MessageAnnotator {
+  MessageMemoryBudget* budget = nullptr;
+  MessageMemoryBudget::Reservation* hog = nullptr;  // grown to all that is left, if set
+  net::awaitable<std::string> annotate(const ClientInfo&, const Envelope&, std::string&) override {
+    if (hog != nullptr) REQUIRE(hog->grow(budget->available()));
+    std::string fields = "X-Long: start";
+    for (int i = 0; i < 400; ++i) fields += "\r\n\tfolded line number " + std::to_string(i) + " of a long field";
+    co_return fields + "\r\n";
+  }
+};
+
+TEST_CASE("Session: memory budget: headers longer than the spare room are charged, or 452") {
+  MessageMemoryBudget budget(1u << 20);
+  auto annotator = std::make_shared<LongHeaderAnnotator>();
+  annotator->budget = &budget;
+  MessageMemoryBudget::Reservation hog = budget.reservation();
+  Harness h([](ServerConfig& c) { c.max_message_size = 1u << 20; }, nullptr, &budget, annotator);
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO c.test");
+    for (bool starved : {false, true}) {
+      CAPTURE(starved);
+      annotator->hog = starved ? &hog : nullptr;
+      co_await c.command("MAIL FROM:<a@sender.test>");
+      co_await c.command("RCPT TO:<anna@example.com>");
+      CHECK(starts_with(co_await c.command("DATA"), "354 "));
+      co_await c.send("Subject: long headers\r\n\r\nbody\r\n.\r\n");
+      CHECK(starts_with(co_await c.reply(), starved ? "452 4.3.1 " : "250 2.0.0 Ok: queued as "));
+      CHECK(budget.used() == hog.bytes());
+      hog.release();
+    }
+  });
+  CHECK(h.spool->queue("anna@example.com").size() == 1);
+  const std::string stored = h.stored("anna@example.com");
+  CHECK(stored.find("X-Long: start\r\n\tfolded line number 0 ") != std::string::npos);
+  CHECK(stored.find("folded line number 399 of a long field\r\n") != std::string::npos);
+  CHECK(stored.ends_with("Subject: long headers\r\n\r\nbody\r\n"));
+  CHECK(budget.peak() <= budget.limit());
 }
 
 }  // namespace
