@@ -1,22 +1,11 @@
 #include "holdd/smtp/memory_budget.h"
 
-#include <chrono>
 #include <utility>
-
-#include <spdlog/spdlog.h>
 
 namespace holdd::smtp {
 namespace {
 
 constexpr int64_t kLogIntervalNs = 60'000'000'000;
-
-int64_t steady_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-uint64_t mib(uint64_t bytes) { return (bytes + (1u << 19)) >> 20; }
 
 }  // namespace
 
@@ -64,7 +53,7 @@ bool MessageMemoryBudget::take(uint64_t n) {
   for (;;) {
     const uint64_t limit = limit_.load(std::memory_order_relaxed);
     if (used > limit || n > limit - used) {
-      count_refusal(n);
+      count_refusal();
       return false;
     }
     if (used_.compare_exchange_weak(used, used + n, std::memory_order_relaxed)) break;
@@ -78,20 +67,19 @@ bool MessageMemoryBudget::take(uint64_t n) {
 
 void MessageMemoryBudget::give_back(uint64_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
 
-void MessageMemoryBudget::count_refusal(uint64_t wanted) {
-  refusals_.fetch_add(1, std::memory_order_relaxed);
-  const int64_t now = steady_now_ns();
-  int64_t last = last_log_ns_.load(std::memory_order_relaxed);
-  if (last != 0 && now - last < kLogIntervalNs) return;
-  // One thread wins the right to write this minute's line.
-  if (!last_log_ns_.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+uint64_t MessageMemoryBudget::refusals_to_log(std::chrono::steady_clock::time_point now) {
+  const int64_t now_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
   const uint64_t total = refusals_.load(std::memory_order_relaxed);
-  const uint64_t since = total - refusals_logged_.exchange(total, std::memory_order_relaxed);
-  spdlog::warn(
-      "smtp: message memory budget full ({} of {} MiB in use, {} more bytes wanted): {} "
-      "message(s) refused with 452 4.3.1 since the last such line ({} in all); the senders "
-      "retry later. Raise [server] max_message_memory if this is legitimate load",
-      mib(used()), mib(limit()), wanted, since, total);
+  if (total == refusals_logged_.load(std::memory_order_relaxed)) return 0;  // nothing new
+  int64_t last = last_log_ns_.load(std::memory_order_relaxed);
+  if (last != 0 && now_ns - last < kLogIntervalNs) return 0;
+  // Of concurrent callers, the one that moves the clock on reports.
+  if (!last_log_ns_.compare_exchange_strong(last, now_ns == 0 ? 1 : now_ns,
+                                            std::memory_order_relaxed)) {
+    return 0;
+  }
+  return total - refusals_logged_.exchange(total, std::memory_order_relaxed);
 }
 
 }  // namespace holdd::smtp

@@ -266,6 +266,21 @@ MessageMemoryBudget::Reservation Session::memory_reservation() {
   return deps_.memory->reservation();
 }
 
+Reply Session::no_memory() {
+  // Once a minute at most, for all sessions: under a flood of clients, a line
+  // per refused message would be a flood of its own (the metric counts them all).
+  if (deps_.memory != nullptr) {
+    if (const uint64_t n = deps_.memory->refusals_to_log(Clock::now())) {
+      spdlog::warn(
+          "smtp: message memory budget full ({} of {} MiB in use): {} message(s) refused with "
+          "452 4.3.1 since the last such line, {} in all; the senders retry later. Raise "
+          "[server] max_message_memory if this is legitimate load",
+          deps_.memory->used() >> 20, deps_.memory->limit() >> 20, n, deps_.memory->refusals());
+    }
+  }
+  return Reply::no_storage();
+}
+
 void Session::reset_transaction() {
   envelope_.reset();
   bdat_.reset();
@@ -336,8 +351,8 @@ Reply Session::on_mail(const Command& cmd) {
   // here, so the product does not overflow.
   if (cmd.mail.size && deps_.memory != nullptr &&
       *cmd.mail.size * MessageBuffer::kPeakCopies > deps_.memory->available()) {
-    deps_.memory->count_refusal(*cmd.mail.size * MessageBuffer::kPeakCopies);
-    return Reply::no_storage();
+    deps_.memory->count_refusal();
+    return no_memory();
   }
   if (deps_.spool->low_on_disk()) {
     Reply r = Reply::no_storage();
@@ -398,7 +413,7 @@ net::awaitable<std::optional<Reply>> Session::on_data() {
   DataReader reader(config_->max_message_size, memory_reservation());
   // No memory for even the start of a message: 452 instead of 354, so the
   // client does not upload in vain. The transaction stays (RSET or retry DATA).
-  if (!reader.content().reserve(kFirstContent)) co_return Reply::no_storage();
+  if (!reader.content().reserve(kFirstContent)) co_return no_memory();
   message_id_ = deps_.spool->new_id();
   queue_reply(Reply::start_data());
 
@@ -438,7 +453,7 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
     // No memory for even the start of this chunk: 452, and (RFC 3030 2: a 4xx
     // to BDAT discards its chunk) the chunk is read and thrown away.
     if (!bdat_->content().reserve(std::min(cmd.chunk_size, kFirstContent))) {
-      refusal = Reply::no_storage();
+      refusal = no_memory();
     }
   }
   if (refusal) {
@@ -460,7 +475,7 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
     // away. 452 to the chunk ends the transaction, its earlier chunks with it
     // (RFC 3030 2); later pipelined chunks get 503.
     reset_transaction();
-    co_return Reply::no_storage();
+    co_return no_memory();
   }
   if (!cmd.last) co_return Reply::chunk_ok(cmd.chunk_size);
   latency_start_ = Clock::now();
@@ -494,11 +509,10 @@ net::awaitable<Reply> Session::finish_message(MessageBuffer content, uint64_t si
     refusal = Reply::message_too_big();
   } else if (!whole) {
     // The budget ran out while the content arrived (or has no room left for our
-    // headers): never acknowledged, the client retries later. The budget logs
-    // it once a minute, not once per message.
+    // headers): never acknowledged, the client retries later.
     latency_start_.reset();
     reset_transaction();
-    co_return Reply::no_storage();
+    co_return no_memory();
   }
   if (refusal) {
     latency_start_.reset();
@@ -528,7 +542,7 @@ net::awaitable<Reply> Session::finish_message(MessageBuffer content, uint64_t si
   if (!prepend(body, prefix, held)) {
     latency_start_.reset();
     reset_transaction();
-    co_return Reply::no_storage();
+    co_return no_memory();
   }
 
   IncomingMessage msg;
@@ -550,8 +564,10 @@ net::awaitable<Reply> Session::finish_message(MessageBuffer content, uint64_t si
 
   // 250 promises the message survives kill -9 and power loss: send it only
   // after put() returns, i.e. after the group commit's fsync. `held` is given
-  // back when this returns: put() has then freed its copies (for a journaled
-  // message, the journal's bounded batch keeps one until its LMDB commit).
+  // back when this returns: LMDB's copy is gone with the commit, and the writer
+  // drops the message right after its batch completes. (A journaled message
+  // stays in RAM until its LMDB commit, at most 10 ms later: the journal's
+  // bounded batch, outside the budget.)
   Result<PutReceipt> receipt = co_await deps_.spool->put(std::move(msg));
   if (!receipt) {
     spdlog::error("smtp: {}: storing message from {} failed: {}", id, client_.describe(),

@@ -16,8 +16,11 @@
 // numbers. set_limit() (SIGHUP) applies at once: reservations above a lowered
 // limit are kept, new growth is refused until enough has been given back.
 //
+// Pure (no I/O, no logging): the session says in the log what was refused.
+//
 // REQUIRES: the budget outlives every Reservation taken from it.
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 namespace holdd::smtp {
@@ -67,10 +70,14 @@ class MessageMemoryBudget {
   // How many messages the budget refused since start (each is a 452 to a client).
   uint64_t refusals() const { return refusals_.load(std::memory_order_relaxed); }
   // Counts a refusal decided by the caller from available() (MAIL SIZE= over
-  // what is left); a refused grow() counts itself. Logged at most once a
-  // minute, with the count since the last line: under a flood of clients, one
-  // line per refused message would be a flood of its own.
-  void count_refusal(uint64_t wanted);
+  // what is left); a refused grow() counts itself.
+  void count_refusal() { refusals_.fetch_add(1, std::memory_order_relaxed); }
+  // The refusals since the last time this returned non-zero, if that was at
+  // least a minute before `now` (or never); else 0. For one log line a minute
+  // at most, whichever session refused: under a flood of clients, one line per
+  // refused message would be a flood of its own. Thread-safe: of concurrent
+  // callers, one gets the count.
+  uint64_t refusals_to_log(std::chrono::steady_clock::time_point now);
 
  private:
   bool take(uint64_t n);

@@ -9,6 +9,12 @@
 //
 // "250 queued" is sent only after Spool::put() returned, i.e. after the fsync.
 //
+// Message content in RAM is bounded by the daemon's MessageMemoryBudget
+// (SessionDeps::memory, [server] max_message_memory), shared by all sessions:
+// what it cannot hold now gets 452 4.3.1 (at MAIL SIZE=, instead of the 354, at
+// the end of DATA after reading and dropping the rest, or after a BDAT chunk),
+// never a 5xx, and the session goes on.
+//
 // STARTTLS (RFC 3207) is offered when the daemon gave a TlsContext and TLS is
 // not up yet. After "220 Ready to start TLS" anything the client sent behind
 // the STARTTLS line is discarded unread (CVE-2011-0411: plain-text commands
@@ -92,6 +98,8 @@ class Session {
   void reset_transaction();
   // An empty reservation against the daemon's memory budget (unbounded without one).
   MessageMemoryBudget::Reservation memory_reservation();
+  // 452 4.3.1 for a message the memory budget cannot hold (logged at most once a minute).
+  Reply no_memory();
 
   // I/O. Each returns false when the connection is gone (EOF, reset, cancel).
   // Reads what is there, waiting until `deadline` at most.

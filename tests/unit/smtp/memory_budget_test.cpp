@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -94,10 +95,27 @@ TEST_CASE("MessageMemoryBudget: a reservation without a budget grows without lim
 
 TEST_CASE("MessageMemoryBudget: count_refusal counts refusals decided by the caller") {
   MessageMemoryBudget budget(10);
-  budget.count_refusal(20);
-  budget.count_refusal(30);
+  budget.count_refusal();
+  budget.count_refusal();
   CHECK(budget.refusals() == 2);
   CHECK(budget.used() == 0);
+}
+
+TEST_CASE("MessageMemoryBudget: refusals are reported for the log once a minute, with the count since") {
+  using namespace std::chrono_literals;
+  MessageMemoryBudget budget(10);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK(budget.refusals_to_log(t0) == 0);  // nothing refused yet
+  budget.count_refusal();
+  CHECK(budget.refusals_to_log(t0) == 1);  // the first one at once
+  for (int i = 0; i < 5; ++i) CHECK_FALSE(budget.reservation().grow(11));
+  CHECK(budget.refusals_to_log(t0 + 1s) == 0);   // within the minute: quiet
+  CHECK(budget.refusals_to_log(t0 + 59s) == 0);
+  CHECK(budget.refusals_to_log(t0 + 60s) == 5);  // then the five since
+  CHECK(budget.refusals_to_log(t0 + 200s) == 0); // nothing new to say
+  budget.count_refusal();
+  CHECK(budget.refusals_to_log(t0 + 201s) == 1);
+  CHECK(budget.refusals() == 7);
 }
 
 TEST_CASE("MessageMemoryBudget: concurrent growth never exceeds the limit, and all is given back") {
