@@ -218,10 +218,10 @@ def test_sixty_clients_of_20_mib_stay_within_the_memory_budget(holdd):
 def test_a_client_refused_with_452_succeeds_when_it_retries(holdd):
     holdd.ctl_json("lock", "anna@example.com")
     # A client that takes most of the budget and keeps it: its upload is slow
-    # (80 chunks, 0.1 s apart: 8 s).
+    # (80 chunks, 0.15 s apart: 12 s).
     hog_done = []
     hog = threading.Thread(target=lambda: hog_done.append(
-        upload(holdd.smtp_port, 100, pause=0.1)))
+        upload(holdd.smtp_port, 100, pause=0.15)))
     hog.start()
     wait_until(lambda: metric(scrape(holdd), "holdd_message_memory_bytes") >= 30 * MiB, 30,
                what="the slow client to hold 30 MiB of the budget")
