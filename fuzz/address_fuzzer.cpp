@@ -44,10 +44,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(bare.has_value(), text);
     FUZZ_CHECK(bare->local == a.local && bare->domain == a.domain, text);
 
-    const std::string key = a.mailbox_key();
+    const std::string key = a.mailbox_key(LocalPartCase::kExact);
     std::optional<Address> keyed = parse_address(key);
     FUZZ_CHECK(keyed.has_value(), key);
-    FUZZ_CHECK(keyed->mailbox_key() == key, key);
+    FUZZ_CHECK(keyed->mailbox_key(LocalPartCase::kExact) == key, key);
+    // Folding a stored exact key gives the insensitive key (the spool migration).
+    const std::string folded = a.mailbox_key(LocalPartCase::kInsensitive);
+    FUZZ_CHECK(fold_mailbox_key(key) == folded, key);
+    FUZZ_CHECK(keyed->mailbox_key(LocalPartCase::kInsensitive) == folded, key);
     // Unquoting for the key must not hide a routing request.
     if (a.asks_for_routing()) FUZZ_CHECK(keyed->asks_for_routing(), key);
     FUZZ_CHECK(keyed->is_address_literal() == a.is_address_literal(), key);
@@ -59,7 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (std::optional<Address> a = parse_address(text)) {
     PathParse again = parse_path("<" + a->to_string() + ">", false, /*utf8=*/true);
     FUZZ_CHECK(again.ok() && again.address, text);
-    FUZZ_CHECK(again.address->mailbox_key() == a->mailbox_key(), text);
+    for (LocalPartCase rule : {LocalPartCase::kExact, LocalPartCase::kInsensitive}) {
+      FUZZ_CHECK(again.address->mailbox_key(rule) == a->mailbox_key(rule), text);
+    }
   }
   return 0;
 }

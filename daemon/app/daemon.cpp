@@ -81,6 +81,7 @@ class Daemon {
     spool_options.path = config_.spool.path;
     spool_options.min_free_disk = config_.spool.min_free_disk;
     spool_options.initial_state = config_.directory.initial_state;
+    spool_options.fold_local_part_case = config_.directory.local_part_case == LocalPartCase::kInsensitive;
     auto spool = Spool::open(spool_options, io_.get_executor());
     if (!spool) {
       spdlog::critical("cannot open spool: {}", spool.status().to_string());
@@ -90,6 +91,15 @@ class Daemon {
     dispatcher_ = std::make_unique<Dispatcher>(io_.get_executor(), *spool_, config_);
     spool_->on_queued([this](const std::vector<std::string>& mailboxes) {
       dispatcher_->notify(mailboxes);
+    });
+    // A spool that LMDB no longer vouches for must not take more mail: stop, and
+    // exit non-zero so that systemd restarts holdd and the journal is replayed.
+    spool_->on_fatal([this](const Status& status) {
+      if (exit_code_ != 0) return;
+      exit_code_ = 1;
+      spdlog::critical("spool failed ({}): shutting down to restart from the journal",
+                       status.to_string());
+      net::co_spawn(io_, shutdown(), net::detached);
     });
 
     SessionDeps deps;
@@ -151,7 +161,12 @@ class Daemon {
     smtp_->start();
     control_->start();
     if (metrics_) metrics_->start();
-    watchdog_ = std::make_unique<sd_notify::Watchdog>(io_.get_executor());
+    // The watchdog pings only while the spool's writer thread is healthy too: a
+    // writer stuck on a dead disk stalls every 250 without stalling this thread.
+    watchdog_ = std::make_unique<sd_notify::Watchdog>(
+        io_.get_executor(), [this](std::chrono::microseconds interval) {
+          return spool_->healthy(interval / 2);
+        });
     watchdog_->start();
     std::string listening;
     for (const Endpoint& e : smtp_->local_endpoints()) listening += " " + e.to_string();
@@ -167,8 +182,8 @@ class Daemon {
     smtp_.reset();
     dispatcher_.reset();
     spool_.reset();
-    spdlog::info("holdd stopped");
-    return 0;
+    spdlog::info("holdd stopped{}", exit_code_ != 0 ? " after a fatal spool error" : "");
+    return exit_code_;
   }
 
  private:
@@ -189,6 +204,8 @@ class Daemon {
   // SPEC: stop accepting, finish or abort sessions cleanly (an unfinished DATA is
   // never acknowledged), flush, exit 0.
   net::awaitable<void> shutdown() {
+    if (shutting_down_) co_return;
+    shutting_down_ = true;
     sd_notify::stopping();
     if (watchdog_) watchdog_->stop();
     co_await smtp_->shutdown(config_.server.shutdown_grace);
@@ -242,6 +259,21 @@ class Daemon {
     if (listen_old != listen_new) {
       spdlog::warn("reload: server.listen changes take effect only after a restart");
     }
+    // The spool's keys follow the rule it was opened with (they are folded at
+    // open): a directory under the other rule would file mail under keys that
+    // lock and release do not see.
+    if (config.directory.local_part_case != config_.directory.local_part_case) {
+      spdlog::warn("reload: directory.local_part_case changes take effect only after a restart");
+      config.directory.local_part_case = config_.directory.local_part_case;
+      auto same_rule = Directory::load(config.directory);
+      if (auto* errors = std::get_if<std::vector<ConfigError>>(&same_rule)) {
+        for (const ConfigError& e : *errors) spdlog::error("reload refused: {}", e.to_string());
+        spdlog::error("reload refused: the running configuration stays in force");
+        sd_notify::ready();
+        return;
+      }
+      directory = std::get<std::shared_ptr<const Directory>>(std::move(same_rule));
+    }
     if (config.server.max_message_memory != config_.server.max_message_memory) {
       spdlog::info("reload: server.max_message_memory {} -> {} bytes ({} in use)",
                    config_.server.max_message_memory, config.server.max_message_memory,
@@ -286,6 +318,8 @@ class Daemon {
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;
   std::unique_ptr<sd_notify::Watchdog> watchdog_;
+  int exit_code_ = 0;
+  bool shutting_down_ = false;  // non-zero after a fatal spool error
 };
 
 }  // namespace

@@ -244,6 +244,8 @@ struct Loader {
     t.get_choice("initial_state", d.initial_state,
                  {{"old", MailboxState::kOld}, {"held", MailboxState::kHeld},
                   {"migrated", MailboxState::kMigrated}});
+    t.get_choice("local_part_case", d.local_part_case,
+                 {{"insensitive", LocalPartCase::kInsensitive}, {"exact", LocalPartCase::kExact}});
     t.reject_unknown_keys();
   }
 

@@ -1,6 +1,7 @@
 #include "holdd/control/commands.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <unordered_set>
 
@@ -73,13 +74,23 @@ bool bool_arg(const json& args, const char* key) {
   return it != args.end() && it->is_boolean() && it->get<bool>();
 }
 
-// A non-negative number, or nullopt when absent or not a number.
+// A finite non-negative number, or nullopt when absent, not a number, negative,
+// infinite or NaN.
 std::optional<double> number_arg(const json& args, const char* key) {
   auto it = args.find(key);
   if (it == args.end() || !it->is_number()) return std::nullopt;
   double v = it->get<double>();
-  if (v < 0) return std::nullopt;
+  if (!std::isfinite(v) || v < 0) return std::nullopt;
   return v;
+}
+
+// A number of seconds, at most kWaitForever: a converted double beyond int64's
+// range is undefined, and a time point that far ahead overflows steady_clock.
+std::optional<std::chrono::seconds> seconds_arg(const json& args, const char* key) {
+  std::optional<double> v = number_arg(args, key);
+  if (!v) return std::nullopt;
+  if (*v >= static_cast<double>(kWaitForever.count())) return kWaitForever;
+  return std::chrono::seconds(static_cast<int64_t>(*v));
 }
 
 // ---- mailbox names ----
@@ -192,9 +203,9 @@ class Handler {
     if (command == "show") co_return show(args);
     if (command == "queue") co_return queue(args);
     if (command == "check") co_return check(args);
-    if (command == "lock") co_return co_await lock(args);
+    if (command == "lock") co_return co_await change_and_quiesce(args, MailboxState::kHeld);
     if (command == "release") co_return co_await release(args);
-    if (command == "revert") co_return co_await change(args, MailboxState::kOld);
+    if (command == "revert") co_return co_await change_and_quiesce(args, MailboxState::kOld);
     if (command == "retry") co_return co_await retry(args);
     if (command == "drop") co_return co_await drop(args);
     if (command == "pause" || command == "resume") co_return pause(command == "pause");
@@ -316,9 +327,9 @@ class Handler {
 
   Result<json> check(const json& args) {
     HealthThresholds t;
-    if (auto v = number_arg(args, "warn_age_seconds")) t.warn_age = std::chrono::seconds(static_cast<int64_t>(*v));
-    if (auto v = number_arg(args, "crit_age_seconds")) t.crit_age = std::chrono::seconds(static_cast<int64_t>(*v));
-    if (auto v = number_arg(args, "old_quiet_seconds")) t.old_quiet = std::chrono::seconds(static_cast<int64_t>(*v));
+    if (auto v = seconds_arg(args, "warn_age_seconds")) t.warn_age = *v;
+    if (auto v = seconds_arg(args, "crit_age_seconds")) t.crit_age = *v;
+    if (auto v = seconds_arg(args, "old_quiet_seconds")) t.old_quiet = *v;
     HealthReport report = evaluate_health(take_snapshot(view_), t);
     return json{{"code", report.code}, {"line", report.line}};
   }
@@ -348,23 +359,17 @@ class Handler {
                    {"state", std::string(to_string(to))}};
   }
 
-  net::awaitable<Result<json>> change(const json& args, MailboxState to) {
+  // lock and revert: set the state, then return only when no relay is in flight
+  // for these mailboxes. SPEC for lock: the operator may start copying as soon as
+  // it returns. For revert: a message already on its way to the new server lands
+  // there before the operator is told the mailbox's mail goes to the old one again.
+  net::awaitable<Result<json>> change_and_quiesce(const json& args, MailboxState to) {
     Result<std::vector<std::string>> names = string_list(args, "mailboxes");
     if (!names) co_return names.status();
     Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
     if (!mailboxes) co_return mailboxes.status();
-    co_return co_await set_state(*mailboxes, to);
-  }
-
-  net::awaitable<Result<json>> lock(const json& args) {
-    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
-    if (!names) co_return names.status();
-    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
-    if (!mailboxes) co_return mailboxes.status();
-    Result<json> result = co_await set_state(*mailboxes, MailboxState::kHeld);
+    Result<json> result = co_await set_state(*mailboxes, to);
     if (!result) co_return result;
-    // SPEC: lock returns only when no relay is in flight for these mailboxes, so
-    // the operator may start copying the mailbox as soon as it returns.
     co_await dispatcher().quiesce(*mailboxes);
     co_return result;
   }
@@ -395,8 +400,8 @@ class Handler {
       (*result)["warning"] = "no [upstream.new] is configured: the mail stays queued";
     }
     if (bool_arg(args, "wait")) {
-      const double limit = number_arg(args, "wait_seconds").value_or(0);
-      std::chrono::seconds wait = limit >= 1 ? std::chrono::seconds(static_cast<int64_t>(limit)) : kWaitForever;
+      const std::chrono::seconds limit = seconds_arg(args, "wait_seconds").value_or(std::chrono::seconds(0));
+      const std::chrono::seconds wait = limit.count() >= 1 ? limit : kWaitForever;
       SettleReport report = co_await dispatcher().settle(*mailboxes, wait);
       (*result)["delivered"] = report.delivered;
       (*result)["parked"] = report.parked;

@@ -39,10 +39,12 @@ std::optional<std::chrono::microseconds> watchdog_interval() {
 }
 
 struct Watchdog::Impl {
-  explicit Impl(net::any_io_executor ex) : timer(ex) {}
+  Impl(net::any_io_executor ex, Health h) : timer(ex), healthy(std::move(h)) {}
   net::steady_timer timer;
+  Health healthy;
   std::chrono::microseconds period{0};
   bool running = false;
+  bool withheld = false;  // the last ping was skipped (logged once per episode)
 };
 
 namespace {
@@ -52,14 +54,23 @@ void schedule(const std::shared_ptr<Watchdog::Impl>& impl) {
   impl->timer.expires_after(impl->period);
   impl->timer.async_wait([impl](boost::system::error_code ec) {
     if (ec || !impl->running) return;
-    send("WATCHDOG=1");
+    if (!impl->healthy || impl->healthy(impl->period * 2)) {
+      if (impl->withheld) spdlog::info("systemd watchdog: healthy again, pinging");
+      impl->withheld = false;
+      send("WATCHDOG=1");
+    } else if (!impl->withheld) {
+      impl->withheld = true;
+      spdlog::error("systemd watchdog: the spool writer is stuck or failed: not pinging "
+                    "(systemd restarts holdd if this lasts)");
+    }
     schedule(impl);
   });
 }
 
 }  // namespace
 
-Watchdog::Watchdog(net::any_io_executor ex) : impl_(std::make_shared<Impl>(ex)) {}
+Watchdog::Watchdog(net::any_io_executor ex, Health healthy)
+    : impl_(std::make_shared<Impl>(std::move(ex), std::move(healthy))) {}
 
 Watchdog::~Watchdog() { stop(); }
 

@@ -57,7 +57,8 @@ DaemonSnapshot take_snapshot(const DaemonView& view) {
 
   for (const auto& [key, totals] : view.spool->all_totals()) {
     auto it = mailboxes.find(key);
-    const MailboxRecord record = it != mailboxes.end() ? it->second : view.spool->mailbox(key);
+    if (it == mailboxes.end()) it = mailboxes.emplace(key, view.spool->mailbox(key)).first;
+    const MailboxRecord& record = it->second;
     add(s.queued, totals);
     s.parked += totals.parked;
     if (record.state == MailboxState::kHeld) add(s.held, totals);
@@ -65,14 +66,16 @@ DaemonSnapshot take_snapshot(const DaemonView& view) {
       ++s.old_mailboxes_with_mail;
       s.queued_for_old += totals.messages;
     }
-    for (const QueueEntry& e : view.spool->queue(key)) {
-      if (e.parked) continue;
-      if (e.attempts > 0) ++s.deferred;
-      if (record.state == MailboxState::kHeld) continue;
-      const int64_t clock = std::max(e.arrival_us, record.deliverable_since_us);
-      if (s.now_us - clock > warn_after_us) {
-        ++s.late;
-        s.oldest_late_clock_us = older(s.oldest_late_clock_us, clock);
+    s.deferred += totals.deferred;
+    // Late: unparked, deliverable, and the warn clock max(arrival,
+    // deliverable_since) older than warn_after, i.e. both times before `due`.
+    const int64_t due = s.now_us - warn_after_us;
+    if (record.state != MailboxState::kHeld && record.deliverable_since_us < due) {
+      Backlog late = view.spool->unparked_before(key, due);
+      s.late += late.count;
+      if (late.count > 0) {
+        s.oldest_late_clock_us = older(s.oldest_late_clock_us,
+                                       std::max(late.oldest_arrival_us, record.deliverable_since_us));
       }
     }
   }

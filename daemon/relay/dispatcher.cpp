@@ -14,6 +14,7 @@
 
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
+#include "holdd/base/printable.h"
 #include "holdd/relay/upstream_client.h"
 
 namespace holdd {
@@ -114,6 +115,32 @@ struct Dispatcher::Impl {
     running = false;
   }
 
+  // Starts run(). Not `detached`: an exception escaping the scheduler (a bug) would
+  // stop all relaying without a word. It is logged, and the scheduler started
+  // again after a second, with every mailbox that has mail looked at anew.
+  void spawn_scheduler() {
+    net::co_spawn(ex, [this]() -> net::awaitable<void> { co_await run(); },
+                  [this](std::exception_ptr e) {
+                    if (!e) return;
+                    running = false;
+                    try {
+                      std::rethrow_exception(e);
+                    } catch (const std::exception& error) {
+                      spdlog::critical("relay: the scheduler failed ({}); restarting it in 1s",
+                                       error.what());
+                    } catch (...) {
+                      spdlog::critical("relay: the scheduler failed; restarting it in 1s");
+                    }
+                    if (stopping) return;
+                    auto timer = std::make_shared<net::steady_timer>(ex, std::chrono::seconds(1));
+                    timer->async_wait([this, timer](boost::system::error_code) {
+                      if (stopping) return;
+                      for (const auto& [mailbox, totals] : spool.all_totals()) make_ready(mailbox);
+                      spawn_scheduler();
+                    });
+                  });
+  }
+
   void try_start(const std::string& mailbox, int64_t now) {
     Lane& lane = lanes[mailbox];
     if (lane.in_flight) return;  // strictly one at a time per mailbox: FIFO
@@ -141,8 +168,9 @@ struct Dispatcher::Impl {
         delay(mailbox, lane.rate->next_slot_us);
         return;
       }
-      lane.rate->next_slot_us =
-          std::max(now, lane.rate->next_slot_us) + static_cast<int64_t>(1e6 / lane.rate->per_second);
+      // At most a day between two messages, whatever tiny rate was asked for.
+      const double interval_us = std::min(1e6 / lane.rate->per_second, 86400e6);
+      lane.rate->next_slot_us = std::max(now, lane.rate->next_slot_us) + static_cast<int64_t>(interval_us);
     }
     lane.in_flight = true;
     ++active;
@@ -199,10 +227,62 @@ struct Dispatcher::Impl {
     net::co_spawn(ex, [shared]() -> net::awaitable<void> { co_await shared->quit(); }, net::detached);
   }
 
-  // Hands one entry to its upstream and records the outcome durably before the
-  // mailbox's next entry may go (per mailbox FIFO: SPEC "Relay and replay").
+  // One delivery and its bookkeeping. Whatever happens inside (even an escaped
+  // exception, which is a bug), the mailbox's lane is freed afterwards and the
+  // mailbox looked at again: a lane left "in flight" would stop its mail forever.
   net::awaitable<void> deliver(std::string mailbox, QueueEntry entry, MailboxState state,
                                UpstreamConfig upstream) {
+    int64_t retry_at = 0;
+    try {
+      retry_at = co_await attempt(mailbox, std::move(entry), state, std::move(upstream));
+    } catch (const std::exception& error) {
+      spdlog::error("relay: delivery for {} failed unexpectedly: {}; trying again in {}s",
+                    printable(mailbox), error.what(), config.delivery.retry_min.count());
+      retry_at = now_unix_micros() +
+                 std::chrono::duration_cast<std::chrono::microseconds>(config.delivery.retry_min).count();
+    }
+    Lane& lane = lanes[mailbox];
+    lane.in_flight = false;
+    --active;
+    if (retry_at > 0) {
+      delay(mailbox, retry_at);
+    } else {
+      make_ready(mailbox);
+    }
+    poke();
+  }
+
+  // The upstream accepted `entry`: record it (the entry leaves the queue). If the
+  // spool cannot record it now, the record is retried, never the delivery: sending
+  // the message again because a disk hiccuped would be a duplicate the upstream
+  // did nothing to cause (issue 12: a Latin-1 reply that a record could not hold
+  // was delivered every retry_min, forever). The lane stays in flight meanwhile,
+  // so the mailbox's next message waits (FIFO). Only a stop gives up: the entry
+  // is then still queued and goes again after the restart (at-least-once).
+  net::awaitable<Status> record_delivery(const QueueEntry& entry, UpstreamKind kind,
+                                         const std::string& reply) {
+    Status recorded = co_await spool.delivered(entry, kind, reply);
+    auto pause = std::chrono::milliseconds(100);
+    net::steady_timer timer(ex);
+    for (int tries = 1; !recorded.is_ok() && !stopping; ++tries) {
+      if (tries == 1 || tries % 20 == 0) {
+        spdlog::error("{}: accepted by the upstream but not recorded ({}); retrying the record, "
+                      "not the delivery (try {})",
+                      entry.id, recorded.to_string(), tries);
+      }
+      timer.expires_after(pause);
+      co_await timer.async_wait(net::as_tuple(net::use_awaitable));
+      pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(5));
+      recorded = co_await spool.delivered(entry, kind, reply);
+    }
+    co_return recorded;
+  }
+
+  // Hands one entry to its upstream and records the outcome durably before the
+  // mailbox's next entry may go (per mailbox FIFO: SPEC "Relay and replay").
+  // Returns when the mailbox may be tried again (0: at once).
+  net::awaitable<int64_t> attempt(const std::string& mailbox, QueueEntry entry, MailboxState state,
+                                  UpstreamConfig upstream) {
     UpstreamKind kind = kind_for(state);
     int64_t started = now_unix_micros();
     Result<MessageMeta> meta = spool.meta(entry.id);
@@ -235,7 +315,7 @@ struct Dispatcher::Impl {
     switch (result.outcome) {
       case DeliveryResult::Outcome::kAccepted:
         // Removed only now that the upstream has it: at-least-once, never lost.
-        recorded = co_await spool.delivered(entry, kind, result.reply);
+        recorded = co_await record_delivery(entry, kind, result.reply);
         if (recorded.is_ok()) {
           maillog::relayed(entry.id, entry.recipient.rcpt, to_string(kind), relay,
                            static_cast<double>(now_unix_micros() - started) / 1e6, result.reply);
@@ -263,23 +343,15 @@ struct Dispatcher::Impl {
         break;
       }
     }
-    Lane& lane = lanes[mailbox];
-    lane.in_flight = false;
-    --active;
     if (!recorded.is_ok()) {
-      // The outcome could not be recorded: the entry is still at the head as it
-      // was, so it is tried again (at-least-once) after a pause, not in a loop.
-      spdlog::error("{}: could not record delivery outcome for {}: {}", entry.id, mailbox,
-                    recorded.to_string());
+      // A deferral or a parking that could not be recorded: the entry is still at
+      // the head as it was, so it is tried again after a pause, not in a loop.
+      spdlog::error("{}: could not record delivery outcome for {}: {}", entry.id,
+                    printable(mailbox), recorded.to_string());
       retry_at = now_unix_micros() +
                  std::chrono::duration_cast<std::chrono::microseconds>(config.delivery.retry_min).count();
     }
-    if (retry_at > 0) {
-      delay(mailbox, retry_at);
-    } else {
-      make_ready(mailbox);
-    }
-    poke();
+    co_return retry_at;
   }
 
   bool settled(const std::string& mailbox) const {
@@ -303,9 +375,7 @@ Dispatcher::~Dispatcher() = default;
 
 void Dispatcher::start() {
   for (const auto& [mailbox, totals] : impl_->spool.all_totals()) impl_->make_ready(mailbox);
-  Impl* impl = impl_.get();
-  net::co_spawn(impl->ex, [impl]() -> net::awaitable<void> { co_await impl->run(); },
-                net::detached);
+  impl_->spawn_scheduler();
 }
 
 net::awaitable<void> Dispatcher::stop(std::chrono::seconds grace) {

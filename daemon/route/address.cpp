@@ -254,7 +254,7 @@ bool has_non_ascii(std::string_view s) {
 
 }  // namespace
 
-std::string Address::mailbox_key() const {
+std::string Address::mailbox_key(LocalPartCase local_part_case) const {
   std::string key;
   // RFC 5321 4.1.2: "anna" and anna are the same local part. Quotes that are not
   // needed are dropped so that a quoted spelling finds the listed mailbox.
@@ -268,10 +268,20 @@ std::string Address::mailbox_key() const {
     if (is_dot_string(unquoted, /*utf8=*/true)) l = unquoted;
   }
   key.reserve(l.size() + 1 + domain.size());
-  key.append(l);
+  if (local_part_case == LocalPartCase::kInsensitive) {
+    for (char c : l) key += to_lower_ascii(c);
+  } else {
+    key.append(l);
+  }
   key += '@';
-  for (char c : domain) key += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  for (char c : domain) key += to_lower_ascii(c);
   return key;
+}
+
+std::string fold_mailbox_key(std::string_view mailbox_key) {
+  // The domain of a key is lower-case already, so folding the whole key folds
+  // exactly its local part.
+  return to_lower_ascii(mailbox_key);
 }
 
 bool Address::asks_for_routing() const {

@@ -162,7 +162,7 @@ Resolution Directory::resolve(const Address& rcpt) const {
     r.verdict = Resolution::Verdict::kRoutingRefused;
     return r;
   }
-  std::string key = rcpt.mailbox_key();
+  std::string key = mailbox_key(rcpt);
   if (listed_.find(key) != listed_.end()) {  // a listed mailbox wins over an alias
     r.verdict = Resolution::Verdict::kAccept;
     r.mailboxes.push_back(std::move(key));
@@ -232,7 +232,7 @@ std::variant<std::shared_ptr<const Directory>, std::vector<ConfigError>> Directo
                                                   "refuses as source routing"));
       return "";
     }
-    return a->mailbox_key();
+    return dir->mailbox_key(*a);
   };
 
   for_each_line(mailboxes_text, [&](std::string_view content, uint32_t line) {

@@ -1,6 +1,7 @@
 #include "holdd/smtp/command.h"
 
 #include "holdd/base/ascii.h"
+#include "holdd/base/printable.h"
 
 #include <algorithm>
 #include <array>
@@ -138,9 +139,12 @@ bool valid_orcpt(std::string_view v) {
   if (semi == 0 || semi == std::string_view::npos || semi + 1 == v.size() || v.size() > 500) {
     return false;
   }
-  return std::none_of(v.begin(), v.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 33 || c == 127;
-  });
+  // 8-bit bytes that are not UTF-8 (a Latin-1 ORCPT) are refused here, at RCPT,
+  // with a 501 the client can read: relayed as they are, they would make the
+  // upstream refuse the recipient and the message would be parked.
+  return is_valid_utf8(v) && std::none_of(v.begin(), v.end(), [](char c) {
+           return static_cast<unsigned char>(c) < 33 || c == 127;
+         });
 }
 
 std::optional<Reply> parse_rcpt_params(std::string_view text, RcptParams& p) {

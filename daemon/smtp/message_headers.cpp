@@ -1,6 +1,7 @@
 #include "holdd/smtp/message_headers.h"
 
 #include "holdd/base/ascii.h"
+#include "holdd/base/printable.h"
 
 #include <algorithm>
 #include <cctype>
@@ -20,13 +21,19 @@ bool is_field_name(std::string_view name) {
 // close our comment early.
 std::string sanitize(std::string_view s, size_t max = 255) {
   std::string out;
-  for (char c : s.substr(0, max)) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (u < 32 || u == 127 || c == '(' || c == ')' || c == '\\') {
-      out += '?';
-    } else {
-      out += c;
+  s = s.substr(0, max);
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char u = static_cast<unsigned char>(s[i]);
+    // Well-formed UTF-8 (an IDN HELO) stays; any other 8-bit byte (a Latin-1
+    // HELO) is not written into a header that every later hop parses.
+    const size_t n = utf8_sequence_length(s, i);
+    if (n > 1) {
+      out.append(s, i, n);
+      i += n;
+      continue;
     }
+    out += (n == 0 || u < 32 || u == 127 || u == '(' || u == ')' || u == '\\') ? '?' : s[i];
+    ++i;
   }
   return out;
 }

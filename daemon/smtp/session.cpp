@@ -394,9 +394,10 @@ Reply Session::on_rcpt(const Command& cmd) {
     maillog::rejected(client_.ip, "RCPT", refusal->summary());
     return *refusal;
   }
-  const std::string key = address.mailbox_key();
+  const std::string key = directory_->mailbox_key(address);
   for (const std::string& mailbox : resolution.mailboxes) {
-    // The address as written when it is the mailbox itself; after an alias,
+    // The address as written when it is the mailbox itself (John.Smith@ for
+    // john.smith@ too: the upstream sees what the sender typed); after an alias,
     // the mailbox key (the upstream knows mailboxes, not our aliases).
     envelope_.add_recipient(QueuedRecipient{mailbox, mailbox == key ? written : mailbox,
                                             cmd.rcpt.notify, cmd.rcpt.orcpt});

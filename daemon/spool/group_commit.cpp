@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <vector>
@@ -12,6 +13,10 @@ namespace {
 // Bounds one batch, so a burst cannot hold every session behind one huge fsync.
 constexpr size_t kMaxBatch = 512;
 constexpr int kMaxMapGrowths = 8;  // per batch
+
+constexpr std::chrono::milliseconds kFirstRetryDelay{10};
+constexpr std::chrono::milliseconds kMaxRetryDelay{1000};
+constexpr std::chrono::seconds kFailureLogInterval{10};
 
 // HOLDD_SPOOL_MAX_BATCH=1 turns group commit off (one fsync per request): only for
 // benchmarks that show what batching buys (bench/intake.sh).
@@ -27,10 +32,67 @@ uint64_t elapsed_ns(std::chrono::steady_clock::time_point from, std::chrono::ste
 }  // namespace
 
 GroupCommitWriter::GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
-                                     std::function<void()> after_batch, Journaling journaling)
+                                     std::function<void()> after_batch, Journaling journaling,
+                                     std::function<void(const Status&)> on_fatal)
     : env_(env), grow_map_(std::move(grow_map)), after_batch_(std::move(after_batch)),
       journaling_(std::move(journaling)), max_batch_(max_batch_from_env()),
-      thread_([this] { run(); }) {}
+      recorded_seq_(journaling_.journal != nullptr ? journaling_.journal->last_seq() : 0),
+      on_fatal_(std::move(on_fatal)), thread_([this] { run(); }) {}
+
+bool GroupCommitWriter::healthy(std::chrono::nanoseconds stall) const {
+  if (fatal_.load()) return false;
+  const int64_t since = busy_since_ns_.load();
+  if (since == 0) return true;
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return now - since < stall.count();
+}
+
+int GroupCommitWriter::commit_open_transaction() {
+  int rc = commit_error_ ? commit_error_() : MDB_SUCCESS;
+  if (rc != MDB_SUCCESS) {
+    mdb_txn_abort(open_);
+  } else {
+    rc = mdb_txn_commit(open_);
+  }
+  open_ = nullptr;
+  return rc;
+}
+
+void GroupCommitWriter::note_commit_failure(int rc, const Status& status) {
+  failed_commits_.fetch_add(1);
+  const auto now = std::chrono::steady_clock::now();
+  retry_delay_ = std::clamp(retry_delay_ * 2, kFirstRetryDelay, kMaxRetryDelay);
+  retry_after_ = now + retry_delay_;
+  if (is_fatal_lmdb_error(rc)) {
+    if (!fatal_.exchange(true)) {
+      spdlog::critical("spool: LMDB reports {}: the spool cannot be trusted any more; holdd must "
+                       "restart (acknowledged mail is in the journal or in LMDB's last commit)",
+                       status.to_string());
+      if (on_fatal_) on_fatal_(status);
+    }
+    return;
+  }
+  if (now - failure_logged_ >= kFailureLogInterval) {
+    spdlog::error("spool: LMDB commit failed ({}){}; {} journaled messages wait in the journal, "
+                  "next try in {} ms",
+                  status.to_string(),
+                  failures_unlogged_ > 0
+                      ? fmt::format(" ({} more failures since the last report)", failures_unlogged_)
+                      : std::string(),
+                  carried_.size(), retry_delay_.count());
+    failure_logged_ = now;
+    failures_unlogged_ = 0;
+  } else {
+    ++failures_unlogged_;
+  }
+}
+
+void GroupCommitWriter::note_commit_success() {
+  if (retry_delay_.count() > 0) spdlog::info("spool: LMDB commits work again");
+  retry_delay_ = std::chrono::milliseconds(0);
+  retry_after_ = {};
+  failures_unlogged_ = 0;
+}
 
 GroupCommitWriter::~GroupCommitWriter() { stop(); }
 
@@ -77,10 +139,12 @@ void GroupCommitWriter::run() {
     {
       std::unique_lock lock(mu_);
       auto ready = [&] { return stopping_ || !pending_.empty(); };
+      // The journaled records' deadline, pushed back while LMDB commits fail.
+      const auto deadline = std::max(carried_since_ + journaling_.max_delay, retry_after_);
       if (carried_.empty()) {
         cv_.wait(lock, ready);
       } else {
-        cv_.wait_until(lock, carried_since_ + journaling_.max_delay, ready);
+        cv_.wait_until(lock, deadline, ready);
       }
       while (!pending_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(pending_.front()));
@@ -92,9 +156,30 @@ void GroupCommitWriter::run() {
       if (stopping) return;  // everything queued was applied and committed
       continue;
     }
+    if (batch.empty() && !stopping &&
+        std::chrono::steady_clock::now() < std::max(carried_since_ + journaling_.max_delay, retry_after_)) {
+      continue;  // woken early: not due yet
+    }
+    if (fatal_.load()) {
+      // LMDB cannot be trusted: touch nothing, fail everything at once. The
+      // journaled records stay in the journal for the next start.
+      for (Request& r : batch) r.done(Status::io_error("spool unusable after a fatal LMDB error"));
+      if (stopping) {
+        if (open_ != nullptr) mdb_txn_abort(open_);
+        open_ = nullptr;
+        return;
+      }
+      if (batch.empty()) {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      }
+      continue;
+    }
+    busy_since_ns_.store(std::chrono::steady_clock::now().time_since_epoch().count());
     // An empty batch here is the deadline of the journaled requests, or the stop.
     const bool committed = commit_batch(batch, batch.empty() || stopping);
     if (committed && after_batch_) after_batch_();
+    busy_since_ns_.store(0);
     if (stopping && !carried_.empty()) {
       // The last commit failed: the journal keeps the records, and the next open
       // applies them.
@@ -111,9 +196,11 @@ void GroupCommitWriter::run() {
 Status GroupCommitWriter::open_transaction(bool& map_full) {
   map_full = false;
   if (open_ != nullptr) return Status::ok();
-  Status s = lmdb_status(mdb_txn_begin(env_, nullptr, 0, &open_), "mdb_txn_begin");
+  const int rc = mdb_txn_begin(env_, nullptr, 0, &open_);
+  Status s = lmdb_status(rc, "mdb_txn_begin");
   if (!s.is_ok()) {
     open_ = nullptr;
+    if (is_fatal_lmdb_error(rc)) note_commit_failure(rc, s);
     return s;
   }
   if (carried_.empty()) return s;
@@ -219,7 +306,7 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
       }
       // The batch's LMDB commit, with everything journaled before it: after it
       // returns, every request in it is durable and visible.
-      if (!carried_.empty()) {
+      if (journaling_.journal != nullptr && journaling_.journal->last_seq() != recorded_seq_) {
         WriteTxn txn(open_);
         Status s = journaling_.mark_applied(txn, journaling_.journal->last_seq());
         if (!s.is_ok()) {
@@ -233,12 +320,16 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
         }
       }
       if (!map_full) {
-        int rc = mdb_txn_commit(open_);
-        open_ = nullptr;
+        const int rc = commit_open_transaction();
         commit_ns_.fetch_add(elapsed_ns(commit_start, std::chrono::steady_clock::now()));
         if (rc != MDB_MAP_FULL) {
           batch_status = lmdb_status(rc, "mdb_txn_commit");
           committed = batch_status.is_ok();
+          if (committed) {
+            note_commit_success();
+          } else {
+            note_commit_failure(rc, batch_status);
+          }
           break;
         }
       }
@@ -257,15 +348,14 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
   if (!journaled) lmdb_failing_ = !committed;
   if (committed) {
     commits_.fetch_add(1);
-    if (journaling_.journal != nullptr) journaling_.journal->restart(journaling_.journal->last_seq());
+    if (journaling_.journal != nullptr) {
+      recorded_seq_ = journaling_.journal->last_seq();
+      journaling_.journal->restart(recorded_seq_);
+    }
     for (auto& hook : carried_hooks_) hook();
     carried_.clear();
     carried_hooks_.clear();
     carried_bytes_ = 0;
-  } else if (!journaled && !carried_.empty()) {
-    spdlog::error("spool: LMDB commit failed ({}); {} journaled messages stay in the journal and are "
-                  "applied again with the next write",
-                  batch_status.to_string(), carried_.size());
   }
   requests_.fetch_add(batch.size());
   for (size_t i = 0; i < batch.size(); ++i) {

@@ -115,12 +115,23 @@ Result<std::unique_ptr<IntakeJournal>> IntakeJournal::open(const std::string& pa
       journal->readable_ = size;
       return journal;
     }
-    // The file's name must be durable too before any record in it is acknowledged.
+    // The file's name must be durable too before any record in it is acknowledged:
+    // if that cannot be made sure, the journal takes no records (every write
+    // commits LMDB, which does not depend on this file).
     std::string dir = std::filesystem::path(path).parent_path().string();
     int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int err = dfd < 0 ? errno : 0;
     if (dfd >= 0) {
-      ::fsync(dfd);
+      if (::fsync(dfd) != 0) err = errno;
       ::close(dfd);
+    }
+    if (err != 0) {
+      spdlog::warn("spool: cannot fsync the spool directory {} after creating the journal ({}): "
+                   "every write commits LMDB",
+                   dir, std::strerror(err));
+      auto journal = std::unique_ptr<IntakeJournal>(new IntakeJournal(fd, path, epoch, 0));
+      journal->readable_ = capacity;
+      return journal;
     }
   }
   auto journal = std::unique_ptr<IntakeJournal>(new IntakeJournal(fd, path, epoch, capacity));
@@ -226,6 +237,7 @@ Status IntakeJournal::append(const std::vector<const JournalRecord*>& records) {
       iov[first].iov_len -= done;
     }
   }
+  if (fail_sync_ && fail_sync_()) return errno_status("spool journal fdatasync (injected)", EIO);
   if (::fdatasync(fd_) != 0) return errno_status("spool journal fdatasync", errno);
   offset_ += total;
   broken_ = false;

@@ -1,59 +1,51 @@
 #include "holdd/spool/records.h"
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 namespace holdd {
 
 using nlohmann::json;
 
-// Short keys: a queue entry is written on every attempt, and the status scan at
-// open reads them all.
-
-std::string encode(const MessageMeta& m) {
-  json j = {{"id", m.id},         {"t", m.arrival_us},       {"s", m.sender},
-            {"z", m.size},        {"rz", m.received_size},   {"8", m.eight_bit},
-            {"u", m.smtputf8},    {"ret", m.dsn_ret},        {"env", m.dsn_envid},
-            {"c", m.client},      {"n", m.refs}};
-  return j.dump();
-}
-
-std::string encode(const QueueEntry& e) {
-  json j = {{"id", e.id},
-            {"r", e.recipient.rcpt},
-            {"no", e.recipient.notify},
-            {"or", e.recipient.orcpt},
-            {"s", e.sender},
-            {"z", e.size},
-            {"t", e.arrival_us},
-            {"a", e.attempts},
-            {"la", e.last_attempt_us},
-            {"na", e.next_attempt_us},
-            {"e", e.last_error},
-            {"p", e.parked}};
-  return j.dump();
-}
-
-std::string encode(const MailboxRecord& r) {
-  json history = json::array();
-  for (const StateChange& c : r.history) {
-    history.push_back({{"t", c.at_us},
-                       {"f", std::string(to_string(c.from))},
-                       {"to", std::string(to_string(c.to))},
-                       {"by", c.by}});
-  }
-  json j = {{"st", std::string(to_string(r.state))},
-            {"h", std::move(history)},
-            {"ds", r.deliverable_since_us},
-            {"ldt", r.last_delivery_us},
-            {"ld", r.last_delivery},
-            {"let", r.last_error_us},
-            {"le", r.last_error},
-            {"nd", r.delivered},
-            {"np", r.parked}};
-  return j.dump();
-}
+// Records are CBOR maps (RFC 8949) with short keys: a queue entry is written on
+// every attempt, and the status scan at open reads them all. Every text field is a
+// CBOR byte string: envelope addresses, HELO names, DSN parameters and upstream
+// replies are bytes from the network (an old server's Latin-1 reply, an 8-bit
+// HELO), and a record must store whatever came, never fail on it (issue 12). The
+// text is escaped only where it is shown (printable()).
+//
+// Spools written before this format hold JSON text records; they start with '{',
+// which no CBOR map does (0xA0-0xBF), and are still read.
 
 namespace {
+
+json bytes(std::string_view s) {
+  return json::binary(std::vector<std::uint8_t>(s.begin(), s.end()));
+}
+
+std::string serialise(const json& j) {
+  std::string out;
+  json::to_cbor(j, out);
+  return out;
+}
+
+json parse(std::string_view in) {
+  if (in.empty()) return json(json::value_t::discarded);
+  if (in.front() == '{') return json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return json::from_cbor(in, /*strict=*/true, /*allow_exceptions=*/false);
+}
+
+// A text field: a byte string (this format) or a JSON string (older spools).
+void get_text(const json& j, const char* key, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end()) return;
+  if (it->is_binary()) {
+    const auto& b = it->get_binary();
+    out.assign(b.begin(), b.end());
+  } else if (it->is_string()) {
+    out = it->get<std::string>();
+  }
+}
 
 template <class T>
 void get(const json& j, const char* key, T& out) {
@@ -63,26 +55,70 @@ void get(const json& j, const char* key, T& out) {
 
 MailboxState state_or_old(const json& j, const char* key) {
   std::string s;
-  get(j, key, s);
+  get_text(j, key, s);
   return parse_mailbox_state(s).value_or(MailboxState::kOld);
 }
 
 }  // namespace
 
-bool decode(std::string_view bytes, MessageMeta& m) {
-  json j = json::parse(bytes, nullptr, /*allow_exceptions=*/false);
+std::string encode(const MessageMeta& m) {
+  json j = {{"id", bytes(m.id)},        {"t", m.arrival_us},      {"s", bytes(m.sender)},
+            {"z", m.size},              {"rz", m.received_size},  {"8", m.eight_bit},
+            {"u", m.smtputf8},          {"ret", bytes(m.dsn_ret)}, {"env", bytes(m.dsn_envid)},
+            {"c", bytes(m.client)},     {"n", m.refs}};
+  return serialise(j);
+}
+
+std::string encode(const QueueEntry& e) {
+  json j = {{"id", bytes(e.id)},
+            {"r", bytes(e.recipient.rcpt)},
+            {"no", bytes(e.recipient.notify)},
+            {"or", bytes(e.recipient.orcpt)},
+            {"s", bytes(e.sender)},
+            {"z", e.size},
+            {"t", e.arrival_us},
+            {"a", e.attempts},
+            {"la", e.last_attempt_us},
+            {"na", e.next_attempt_us},
+            {"e", bytes(e.last_error)},
+            {"p", e.parked}};
+  return serialise(j);
+}
+
+std::string encode(const MailboxRecord& r) {
+  json history = json::array();
+  for (const StateChange& c : r.history) {
+    history.push_back({{"t", c.at_us},
+                       {"f", bytes(to_string(c.from))},
+                       {"to", bytes(to_string(c.to))},
+                       {"by", bytes(c.by)}});
+  }
+  json j = {{"st", bytes(to_string(r.state))},
+            {"h", std::move(history)},
+            {"ds", r.deliverable_since_us},
+            {"ldt", r.last_delivery_us},
+            {"ld", bytes(r.last_delivery)},
+            {"let", r.last_error_us},
+            {"le", bytes(r.last_error)},
+            {"nd", r.delivered},
+            {"np", r.parked}};
+  return serialise(j);
+}
+
+bool decode(std::string_view in, MessageMeta& m) {
+  json j = parse(in);
   if (!j.is_object()) return false;
   try {
-    get(j, "id", m.id);
+    get_text(j, "id", m.id);
     get(j, "t", m.arrival_us);
-    get(j, "s", m.sender);
+    get_text(j, "s", m.sender);
     get(j, "z", m.size);
     get(j, "rz", m.received_size);
     get(j, "8", m.eight_bit);
     get(j, "u", m.smtputf8);
-    get(j, "ret", m.dsn_ret);
-    get(j, "env", m.dsn_envid);
-    get(j, "c", m.client);
+    get_text(j, "ret", m.dsn_ret);
+    get_text(j, "env", m.dsn_envid);
+    get_text(j, "c", m.client);
     get(j, "n", m.refs);
   } catch (const json::exception&) {
     return false;
@@ -90,21 +126,21 @@ bool decode(std::string_view bytes, MessageMeta& m) {
   return true;
 }
 
-bool decode(std::string_view bytes, QueueEntry& e) {
-  json j = json::parse(bytes, nullptr, false);
+bool decode(std::string_view in, QueueEntry& e) {
+  json j = parse(in);
   if (!j.is_object()) return false;
   try {
-    get(j, "id", e.id);
-    get(j, "r", e.recipient.rcpt);
-    get(j, "no", e.recipient.notify);
-    get(j, "or", e.recipient.orcpt);
-    get(j, "s", e.sender);
+    get_text(j, "id", e.id);
+    get_text(j, "r", e.recipient.rcpt);
+    get_text(j, "no", e.recipient.notify);
+    get_text(j, "or", e.recipient.orcpt);
+    get_text(j, "s", e.sender);
     get(j, "z", e.size);
     get(j, "t", e.arrival_us);
     get(j, "a", e.attempts);
     get(j, "la", e.last_attempt_us);
     get(j, "na", e.next_attempt_us);
-    get(j, "e", e.last_error);
+    get_text(j, "e", e.last_error);
     get(j, "p", e.parked);
   } catch (const json::exception&) {
     return false;
@@ -112,8 +148,8 @@ bool decode(std::string_view bytes, QueueEntry& e) {
   return true;
 }
 
-bool decode(std::string_view bytes, MailboxRecord& r) {
-  json j = json::parse(bytes, nullptr, false);
+bool decode(std::string_view in, MailboxRecord& r) {
+  json j = parse(in);
   if (!j.is_object()) return false;
   try {
     r.state = state_or_old(j, "st");
@@ -124,15 +160,15 @@ bool decode(std::string_view bytes, MailboxRecord& r) {
         get(c, "t", change.at_us);
         change.from = state_or_old(c, "f");
         change.to = state_or_old(c, "to");
-        get(c, "by", change.by);
+        get_text(c, "by", change.by);
         r.history.push_back(std::move(change));
       }
     }
     get(j, "ds", r.deliverable_since_us);
     get(j, "ldt", r.last_delivery_us);
-    get(j, "ld", r.last_delivery);
+    get_text(j, "ld", r.last_delivery);
     get(j, "let", r.last_error_us);
-    get(j, "le", r.last_error);
+    get_text(j, "le", r.last_error);
     get(j, "nd", r.delivered);
     get(j, "np", r.parked);
   } catch (const json::exception&) {

@@ -25,10 +25,13 @@
 #include <spdlog/spdlog.h>
 
 #include "holdd/base/clock.h"
+#include "holdd/base/printable.h"
 #include "holdd/spool/group_commit.h"
 #include "holdd/spool/intake_journal.h"
 #include "holdd/spool/keys.h"
+#include "holdd/spool/mailbox_key_migration.h"
 #include "holdd/spool/preallocation.h"
+#include "holdd/spool/queue_counters.h"
 #include "holdd/spool/write_txn.h"
 
 namespace holdd {
@@ -48,27 +51,45 @@ struct StoredPut {
   std::vector<QueueEntry> entries;
 };
 
+// The journal's head of a put: a CBOR map whose values are the records' own
+// encodings and the mailbox keys, all as byte strings (binary-safe, as records.cpp
+// explains). Journals written before that format hold JSON text ('{'), still read.
 std::string encode_put(const StoredPut& p) {
-  nlohmann::json entries = nlohmann::json::array();
-  for (const QueueEntry& e : p.entries) entries.push_back({e.mailbox, e.seq, encode(e)});
-  return nlohmann::json{{"m", encode(p.meta)}, {"e", std::move(entries)}}.dump();
+  using nlohmann::json;
+  auto bytes = [](std::string_view s) {
+    return json::binary(std::vector<std::uint8_t>(s.begin(), s.end()));
+  };
+  json entries = json::array();
+  for (const QueueEntry& e : p.entries) {
+    entries.push_back(json::array({bytes(e.mailbox), e.seq, bytes(encode(e))}));
+  }
+  std::string out;
+  json::to_cbor(json{{"m", bytes(encode(p.meta))}, {"e", std::move(entries)}}, out);
+  return out;
 }
 
 bool decode_put(std::string_view head, StoredPut& p) {
-  nlohmann::json j = nlohmann::json::parse(head, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object() || !j.contains("m") || !j.contains("e") || !j["m"].is_string() ||
-      !j["e"].is_array()) {
-    return false;
-  }
-  if (!decode(j["m"].get<std::string>(), p.meta)) return false;
-  for (const nlohmann::json& item : j["e"]) {
-    if (!item.is_array() || item.size() != 3 || !item[0].is_string() || !item[1].is_number_unsigned() ||
-        !item[2].is_string()) {
+  using nlohmann::json;
+  if (head.empty()) return false;
+  json j = head.front() == '{' ? json::parse(head, nullptr, /*allow_exceptions=*/false)
+                               : json::from_cbor(head, /*strict=*/true, /*allow_exceptions=*/false);
+  auto text = [](const json& v, std::string& out) {
+    if (v.is_binary()) {
+      out.assign(v.get_binary().begin(), v.get_binary().end());
+    } else if (v.is_string()) {
+      out = v.get<std::string>();
+    } else {
       return false;
     }
+    return true;
+  };
+  if (!j.is_object() || !j.contains("m") || !j.contains("e") || !j["e"].is_array()) return false;
+  std::string record;
+  if (!text(j["m"], record) || !decode(record, p.meta)) return false;
+  for (const json& item : j["e"]) {
+    if (!item.is_array() || item.size() != 3 || !item[1].is_number_unsigned()) return false;
     QueueEntry e;
-    if (!decode(item[2].get<std::string>(), e)) return false;
-    e.mailbox = item[0].get<std::string>();
+    if (!text(item[2], record) || !decode(record, e) || !text(item[0], e.mailbox)) return false;
     e.seq = item[1].get<uint64_t>();
     p.entries.push_back(std::move(e));
   }
@@ -135,8 +156,7 @@ struct Spool::Impl {
   std::unique_ptr<GroupCommitWriter> writer;
   std::atomic<uint64_t> last_id{0};
 
-  mutable std::mutex totals_mu;
-  std::map<std::string, QueueTotals> totals;  // only mailboxes with entries
+  QueueCounters counters;  // what is queued, per mailbox, in memory
 
   // The on_queued observers. Shared with the handlers that commits post to the io
   // executor: such a handler may run after the Spool is gone (a commit at close),
@@ -146,6 +166,12 @@ struct Spool::Impl {
     std::vector<std::function<void(const std::vector<std::string>&)>> list;
   };
   std::shared_ptr<Observers> observers = std::make_shared<Observers>();
+  // The on_fatal handler, shared with the handler the writer posts (as above).
+  struct FatalHandler {
+    std::mutex mu;
+    std::function<void(const Status&)> handler;
+  };
+  std::shared_ptr<FatalHandler> fatal = std::make_shared<FatalHandler>();
 
   std::atomic<int64_t> disk_checked_us{0};
   std::atomic<bool> disk_low{false};
@@ -155,6 +181,10 @@ struct Spool::Impl {
     {
       std::lock_guard lock(observers->mu);
       observers->list.clear();
+    }
+    {
+      std::lock_guard lock(fatal->mu);
+      fatal->handler = nullptr;
     }
     if (writer) writer->stop();
     writer.reset();
@@ -225,19 +255,6 @@ struct Spool::Impl {
         initiate, net::use_awaitable, std::move(apply));
   }
 
-  // Adjusts the in-memory totals of `mailbox` after a commit. `oldest` is the new
-  // head's arrival (0: empty) when known, or -1 to keep the current value.
-  void adjust_totals(const std::string& mailbox, int64_t messages, int64_t bytes, int64_t parked,
-                     int64_t oldest) {
-    std::lock_guard lock(totals_mu);
-    QueueTotals& t = totals[mailbox];
-    t.messages = static_cast<uint64_t>(static_cast<int64_t>(t.messages) + messages);
-    t.bytes = static_cast<uint64_t>(static_cast<int64_t>(t.bytes) + bytes);
-    t.parked = static_cast<uint64_t>(static_cast<int64_t>(t.parked) + parked);
-    if (oldest >= 0) t.oldest_arrival_us = oldest;
-    if (t.messages == 0) totals.erase(mailbox);
-  }
-
   // Removes one entry inside `txn`, releasing the message once nothing refers to it.
   Status remove_entry(WriteTxn& txn, const QueueEntry& stored) {
     Status s = txn.erase(queue_dbi, keys::queue_key(stored.mailbox, stored.seq));
@@ -254,11 +271,8 @@ struct Spool::Impl {
       }
     }
     std::optional<QueueEntry> head = first_entry(txn.get(), queue_dbi, stored.mailbox);
-    int64_t oldest = head ? head->arrival_us : 0;
-    txn.after_commit([this, mailbox = stored.mailbox, size = stored.size, parked = stored.parked,
-                      oldest] {
-      adjust_totals(mailbox, -1, -static_cast<int64_t>(size), parked ? -1 : 0, oldest);
-    });
+    const int64_t oldest = head ? head->arrival_us : 0;
+    txn.after_commit([this, stored, oldest] { counters.remove(stored, oldest); });
     return Status::ok();
   }
 
@@ -306,15 +320,11 @@ struct Spool::Impl {
         if (st = txn.put(mailbox_dbi, e.mailbox, encode(record)); !st.is_ok()) return st;
       }
       if (states != nullptr) states->push_back(record.state);
-      if (st = put_entry(txn, e); !st.is_ok()) return st;
+      // A new entry never replaces one (MDB_KEYEXIST fails the put: a bug, not mail lost).
+      st = txn.put(queue_dbi, keys::queue_key(e.mailbox, e.seq), encode(e), MDB_NOOVERWRITE);
+      if (!st.is_ok()) return st;
       seq = std::max(seq, e.seq);
-      txn.after_commit([this, mailbox = e.mailbox, size = e.size, arrival] {
-        std::lock_guard lock(totals_mu);
-        QueueTotals& t = totals[mailbox];
-        if (t.messages == 0) t.oldest_arrival_us = arrival;
-        ++t.messages;
-        t.bytes += size;
-      });
+      txn.after_commit([this, e] { counters.add(e); });
       mailboxes.push_back(e.mailbox);
     }
     txn.after_commit([this, mailboxes = std::move(mailboxes)] {
@@ -330,12 +340,37 @@ struct Spool::Impl {
     return txn.put(info_dbi, kSeqKey, keys::u64_be(seq));
   }
 
-  // Applies a journaled put again; one already stored is left as it is.
-  Status replay_put(WriteTxn& txn, std::string_view head, std::string_view content) {
+  // Applies a journaled put again; one already stored is left as it is. A queue
+  // key that is already taken (by another message: never by design, but a journal
+  // and a data file that disagree must not cost a message) is never overwritten:
+  // the replayed entry gets the sequence *last_seq + 1 instead, where *last_seq is
+  // at least every sequence the spool and the records being replayed use.
+  Status replay_put(WriteTxn& txn, std::string_view head, std::string_view content,
+                    uint64_t& last_seq) {
     StoredPut p;
     if (!decode_put(head, p)) return Status::io_error("unreadable spool journal record");
     if (txn.read(meta_dbi, p.meta.id)) return Status::ok();
+    if (auto v = txn.read(info_dbi, kSeqKey)) last_seq = std::max(last_seq, keys::read_u64_be(*v));
+    for (const QueueEntry& e : p.entries) last_seq = std::max(last_seq, e.seq);
+    for (QueueEntry& e : p.entries) {
+      if (!txn.read(queue_dbi, keys::queue_key(e.mailbox, e.seq))) continue;
+      spdlog::error("spool: journal record of {} names queue entry {} of {}, which another "
+                    "message holds: keeping both, the journaled one as entry {}",
+                    p.meta.id, e.seq, printable(e.mailbox), last_seq + 1);
+      e.seq = ++last_seq;
+    }
     return apply_put(txn, p, content, nullptr);
+  }
+
+  // The largest queue sequence that any of `records` uses (0 if none).
+  static uint64_t last_seq_of(const std::vector<RecoveredRecord>& records) {
+    uint64_t last = 0;
+    for (const RecoveredRecord& r : records) {
+      StoredPut p;
+      if (!decode_put(r.head, p)) continue;
+      for (const QueueEntry& e : p.entries) last = std::max(last, e.seq);
+    }
+    return last;
   }
 
   // Applies the journal's records that the last LMDB commit does not hold.
@@ -347,8 +382,9 @@ struct Spool::Impl {
       Status s = lmdb_status(mdb_txn_begin(env, nullptr, 0, &raw), "mdb_txn_begin");
       if (!s.is_ok()) return s;
       WriteTxn txn(raw);
+      uint64_t last_seq = last_seq_of(records);
       for (const RecoveredRecord& r : records) {
-        if (s = replay_put(txn, r.head, r.bulk); !s.is_ok()) break;
+        if (s = replay_put(txn, r.head, r.bulk, last_seq); !s.is_ok()) break;
       }
       if (s.is_ok()) s = txn.put(info_dbi, kJournalAppliedKey, keys::u64_be(records.back().seq));
       if (s.is_ok()) {
@@ -371,14 +407,9 @@ struct Spool::Impl {
   void rebuild_totals() {
     ReadTxn txn(*this);
     if (txn.get() == nullptr) return;
-    std::lock_guard lock(totals_mu);
-    totals.clear();
+    counters.clear();
     for_each_entry(txn.get(), queue_dbi, "", [&](QueueEntry e) {
-      QueueTotals& t = totals[e.mailbox];
-      if (t.messages == 0) t.oldest_arrival_us = e.arrival_us;
-      ++t.messages;
-      t.bytes += e.size;
-      if (e.parked) ++t.parked;
+      counters.add(e);
       return true;
     });
   }
@@ -471,9 +502,15 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   auto journal = IntakeJournal::open(options.path + "/journal", epoch);
   if (!journal.ok()) return journal.status();
   impl->journal = std::move(*journal);
+  if (options.journal_sync_fails) impl->journal->inject_sync_failure(options.journal_sync_fails);
   if (s = impl->recover_journal(applied); !s.is_ok()) {
     return Status::io_error("cannot recover the spool journal in " + options.path + ": " + s.message());
   }
+  // After recovery: the journal's records carry the keys of the holdd that wrote them.
+  auto keys_folded = migrate_mailbox_keys(
+      impl->env, {impl->mailbox_dbi, impl->queue_dbi, impl->meta_dbi, impl->info_dbi},
+      options.fold_local_part_case, [raw = impl.get()] { return raw->grow_map(); });
+  if (!keys_folded) return keys_folded.status();
   const char* journal_env = std::getenv("HOLDD_SPOOL_JOURNAL");
   const bool journaling = journal_env == nullptr || std::string_view(journal_env) != "0";
 
@@ -505,16 +542,29 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options, net::any
   if (journaling) {
     journal_use.journal = raw->journal.get();
     journal_use.replay = [raw](WriteTxn& w, const JournalRecord& r) {
-      return raw->replay_put(w, r.head, r.bulk ? std::string_view(*r.bulk) : std::string_view());
+      uint64_t last_seq = 0;
+      return raw->replay_put(w, r.head, r.bulk ? std::string_view(*r.bulk) : std::string_view(),
+                             last_seq);
     };
     journal_use.max_delay = std::chrono::microseconds(std::max<int64_t>(0, options.journal_commit_delay_us));
     journal_use.mark_applied = [raw](WriteTxn& w, uint64_t seq) {
       return w.put(raw->info_dbi, kJournalAppliedKey, keys::u64_be(seq));
     };
   }
+  auto on_fatal = [io = raw->io, shared = raw->fatal](const Status& status) {
+    net::post(io, [shared, status] {
+      std::function<void(const Status&)> handler;
+      {
+        std::lock_guard lock(shared->mu);
+        handler = shared->handler;
+      }
+      if (handler) handler(status);
+    });
+  };
   impl->writer = std::make_unique<GroupCommitWriter>(
       raw->env, [raw] { return raw->grow_map(); }, [raw] { raw->preallocation->top_up(); },
-      std::move(journal_use));
+      std::move(journal_use), std::move(on_fatal));
+  if (options.lmdb_commit_error) impl->writer->inject_commit_error(options.lmdb_commit_error);
   return std::unique_ptr<Spool>(new Spool(std::move(impl)));
 }
 
@@ -543,6 +593,13 @@ void Spool::on_queued(std::function<void(const std::vector<std::string>&)> obser
   std::lock_guard lock(impl_->observers->mu);
   impl_->observers->list.push_back(std::move(observer));
 }
+
+void Spool::on_fatal(std::function<void(const Status&)> handler) {
+  std::lock_guard lock(impl_->fatal->mu);
+  impl_->fatal->handler = std::move(handler);
+}
+
+bool Spool::healthy(std::chrono::nanoseconds stall) const { return impl_->writer->healthy(stall); }
 
 net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
   if (low_on_disk()) co_return Status::no_space("free disk below min_free_disk");
@@ -681,6 +738,7 @@ net::awaitable<Status> Spool::deferred(QueueEntry entry, std::string error, int6
                                   next_attempt_us](WriteTxn& txn) -> Status {
     std::optional<QueueEntry> stored = impl->current(txn, entry);
     if (!stored) return Status::ok();
+    txn.after_commit([impl, before = *stored] { impl->counters.deferred(before); });
     int64_t now = now_unix_micros();
     ++stored->attempts;
     stored->last_attempt_us = now;
@@ -702,6 +760,7 @@ net::awaitable<Status> Spool::parked(QueueEntry entry, std::string reply) {
                                   reply = std::move(reply)](WriteTxn& txn) -> Status {
     std::optional<QueueEntry> stored = impl->current(txn, entry);
     if (!stored || stored->parked) return Status::ok();
+    txn.after_commit([impl, before = *stored] { impl->counters.parked(before); });
     int64_t now = now_unix_micros();
     ++stored->attempts;
     stored->last_attempt_us = now;
@@ -710,7 +769,6 @@ net::awaitable<Status> Spool::parked(QueueEntry entry, std::string reply) {
     stored->parked = true;
     Status st = impl->put_entry(txn, *stored);
     if (!st.is_ok()) return st;
-    txn.after_commit([impl, mailbox = entry.mailbox] { impl->adjust_totals(mailbox, 0, 0, 1, -1); });
     return impl->update_record(txn, entry.mailbox, [&](MailboxRecord& r) {
       r.last_error_us = now;
       r.last_error = reply;
@@ -731,19 +789,19 @@ net::awaitable<Result<uint64_t>> Spool::requeue(std::optional<std::string> mailb
                      if (e.parked || e.next_attempt_us != 0) changed.push_back(std::move(e));
                      return true;
                    });
-    std::map<std::string, int64_t> unparked;
+    std::vector<QueueEntry> unparked;
     for (QueueEntry& e : changed) {
       if (e.parked) {
         ++*count;
-        --unparked[e.mailbox];
+        unparked.push_back(e);
       }
       e.parked = false;
       e.next_attempt_us = 0;
       Status st = impl->put_entry(txn, e);
       if (!st.is_ok()) return st;
     }
-    txn.after_commit([impl, unparked] {
-      for (const auto& [name, delta] : unparked) impl->adjust_totals(name, 0, 0, delta, -1);
+    txn.after_commit([impl, unparked = std::move(unparked)] {
+      for (const QueueEntry& before : unparked) impl->counters.unparked(before);
     });
     return Status::ok();
   };
@@ -847,15 +905,12 @@ Result<std::string> Spool::content(const std::string& id) const {
   return std::string(*bytes);
 }
 
-QueueTotals Spool::totals(const std::string& mailbox) const {
-  std::lock_guard lock(impl_->totals_mu);
-  auto it = impl_->totals.find(mailbox);
-  return it == impl_->totals.end() ? QueueTotals{} : it->second;
-}
+QueueTotals Spool::totals(const std::string& mailbox) const { return impl_->counters.totals(mailbox); }
 
-std::map<std::string, QueueTotals> Spool::all_totals() const {
-  std::lock_guard lock(impl_->totals_mu);
-  return impl_->totals;
+std::map<std::string, QueueTotals> Spool::all_totals() const { return impl_->counters.all(); }
+
+Backlog Spool::unparked_before(const std::string& mailbox, int64_t before_us) const {
+  return impl_->counters.unparked_before(mailbox, before_us);
 }
 
 int64_t Spool::last_relay_us(UpstreamKind upstream) const {

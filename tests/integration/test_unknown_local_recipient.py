@@ -13,11 +13,13 @@ def test_unknown_local_recipient_gets_550_5_1_1(holdd):
         assert client.mail("a@sender.test")[0] == 250
         code, text = client.rcpt("nobody@example.com")
         assert code == 550 and text.startswith(b"5.1.1"), (code, text)
-        # The local part compares exactly: Anna is not anna.
-        code, text = client.rcpt("Anna@example.com")
+        # Case does not make a name known: Nobody is as unknown as nobody.
+        code, text = client.rcpt("Nobody@example.com")
         assert code == 550 and text.startswith(b"5.1.1"), (code, text)
-        # ... but the domain compares case-insensitively.
+        # The domain, and by default the local part, compare case-insensitively
+        # (test_local_part_case.py has the rest).
         assert client.rcpt("anna@EXAMPLE.COM")[0] == 250
+        assert client.rcpt("Anna@example.com")[0] == 250
     assert holdd.status()["accepted"]["messages"] == 0
 
 

@@ -58,12 +58,20 @@ struct ControlConfig {
 
 enum class RecipientPolicy { kListed, kAny };
 
+// How the local part of an address names a mailbox (SPEC: "compared
+// case-insensitively (ASCII) ... by default, in the local part too"). People type
+// John.Smith@ for john.smith@; almost every server delivers both to one mailbox,
+// so holdd must hold and release them together. kExact is for the rare server
+// whose local parts really are case-sensitive.
+enum class LocalPartCase { kInsensitive, kExact };
+
 struct DirectoryConfig {
   std::vector<std::string> domains;  // lower-cased
   std::string mailboxes;             // path; empty: no mailboxes file
   std::string aliases;               // path; empty: no aliases file
   RecipientPolicy recipients = RecipientPolicy::kListed;
   MailboxState initial_state = MailboxState::kOld;
+  LocalPartCase local_part_case = LocalPartCase::kInsensitive;  // needs a restart (spool keys)
 };
 
 enum class UpstreamProtocol { kSmtp, kLmtp };

@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "holdd/base/printable.h"
+
 namespace holdd::protocol {
 
 using json = nlohmann::json;
@@ -23,10 +25,30 @@ inline constexpr std::size_t kMaxRequestLine = 16u << 20;
 // Responses (`list`, `queue` of a big mailbox) may be larger than requests.
 inline constexpr std::size_t kMaxResponseLine = 512u << 20;
 
+// Makes every string value in `j` valid UTF-8: one that is not (an upstream's
+// Latin-1 reply, an 8-bit HELO, both stored as they came) is shown through
+// printable(), its odd bytes as \xNN, so the operator sees what was sent.
+inline void make_printable(json& j) {
+  if (j.is_string()) {
+    auto& s = j.get_ref<std::string&>();
+    if (!is_valid_utf8(s)) s = printable(s);
+  } else if (j.is_structured()) {
+    for (json& v : j) make_printable(v);
+  }
+}
+
 // One line of JSON. Envelope senders and last errors come from the network and may
-// hold invalid UTF-8: replace it (U+FFFD) rather than throw mid-response.
+// hold invalid UTF-8: they are escaped (make_printable), never a reason to fail
+// mid-response. Object keys that are still invalid fall back to U+FFFD.
 inline std::string encode_line(const json& document) {
-  std::string line = document.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string line;
+  try {
+    line = document.dump();
+  } catch (const json::type_error&) {
+    json copy = document;
+    make_printable(copy);
+    line = copy.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
   line += '\n';
   return line;
 }

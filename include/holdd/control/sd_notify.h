@@ -3,6 +3,7 @@
 // is a no-op when not started by systemd (no NOTIFY_SOCKET), so the daemon calls
 // them unconditionally.
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -23,10 +24,13 @@ void status(std::string_view text);  // STATUS=...: shown by systemctl status
 std::optional<std::chrono::microseconds> watchdog_interval();
 
 // Pings WATCHDOG=1 at half the watchdog interval from a timer on `ex`: if the
-// io_context's thread stalls, the pings stop and systemd restarts the daemon.
+// io_context's thread stalls, the pings stop and systemd restarts the daemon. So
+// do they while `healthy` (given the watchdog interval) says false: the parts
+// that run on other threads (the spool's writer) are watched too.
 class Watchdog {
  public:
-  explicit Watchdog(net::any_io_executor ex);
+  using Health = std::function<bool(std::chrono::microseconds interval)>;
+  explicit Watchdog(net::any_io_executor ex, Health healthy = {});
   ~Watchdog();  // stop()
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;

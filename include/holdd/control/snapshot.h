@@ -53,9 +53,9 @@ struct DaemonSnapshot {
 // mailbox without a record is in the spool's initial_state. Sorted by key.
 std::map<std::string, MailboxRecord> known_mailboxes(const DaemonView& view);
 
-// Reads the spool, dispatcher and intake counters. Scans the queues of mailboxes
-// that have entries (deferred and late need the entries), so its cost grows with
-// the queue; fine for a status command and a scrape every few seconds.
+// Reads the spool, dispatcher and intake counters: O(mailboxes) (the spool keeps
+// per-mailbox counters in memory), never a walk over the queue entries, so a
+// scrape every second with a backlog of 200,000 held messages costs little.
 // REQUIRES: on the io_context's thread (the dispatcher's rule).
 DaemonSnapshot take_snapshot(const DaemonView& view);
 

@@ -41,10 +41,17 @@ class Directory {
 
   // RCPT TO: which mailboxes get a copy of mail for `rcpt`. Aliases are followed
   // (nested, cycle-safe, depth-limited); a listed mailbox wins over an alias of
-  // the same name.
+  // the same name. Names compare by mailbox_key(): John.Smith@ finds the listed
+  // john.smith@ (and the alias John@ is john@) unless local_part_case = "exact".
   Resolution resolve(const Address& rcpt) const;
   // holdctl's MAILBOX argument: "local@domain" text, resolved the same way.
   Resolution resolve(std::string_view address_text) const;
+
+  // The key of the mailbox `address` names under [directory] local_part_case
+  // (aliases not followed): what resolve() looks up and files mail under.
+  std::string mailbox_key(const Address& address) const {
+    return address.mailbox_key(config_.local_part_case);
+  }
 
   bool is_local_domain(std::string_view domain) const;
   bool is_listed(const std::string& mailbox_key) const;

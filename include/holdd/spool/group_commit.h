@@ -56,8 +56,13 @@ class GroupCommitWriter {
   // map is full; it returns non-OK when the map cannot grow any more.
   // `after_batch` (optional) runs on the writer thread after each LMDB commit's
   // `done` callbacks, with no transaction open (SpoolPreallocation::top_up).
+  // `on_fatal` (optional) runs once on the writer thread when LMDB reports an error
+  // after which the environment cannot be trusted (MDB_PANIC, MDB_CORRUPTED): every
+  // later request then fails at once, and the owner is expected to exit so that a
+  // restart recovers from the journal.
   GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
-                    std::function<void()> after_batch = {}, Journaling journaling = {});
+                    std::function<void()> after_batch = {}, Journaling journaling = {},
+                    std::function<void(const Status&)> on_fatal = {});
   ~GroupCommitWriter();  // stop()
 
   // Queues a request. `done` gets OK after the batch holding it is durable, or the
@@ -67,7 +72,18 @@ class GroupCommitWriter {
   // submits fail at once.
   void stop();
 
+  // False after a fatal LMDB error, or while one batch has been applying or
+  // committing for longer than `stall` (a disk that stopped answering): what the
+  // systemd watchdog reports, so that a stuck writer is restarted like a stuck
+  // event loop.
+  bool healthy(std::chrono::nanoseconds stall) const;
+  bool failed() const { return fatal_.load(); }
+
+  // Tests only: a non-zero LMDB return code to report instead of committing.
+  void inject_commit_error(std::function<int()> error) { commit_error_ = std::move(error); }
+
   uint64_t commits() const { return commits_.load(); }          // LMDB commits
+  uint64_t failed_commits() const { return failed_commits_.load(); }
   uint64_t journaled() const { return journaled_.load(); }      // journal appends
   uint64_t requests() const { return requests_.load(); }
   // Time spent applying requests and committing batches (write + fsync), summed.
@@ -87,6 +103,12 @@ class GroupCommitWriter {
   Status open_transaction(bool& map_full);
   bool can_journal(const std::vector<std::optional<JournalRecord>>& records,
                    const std::vector<Status>& results) const;
+  // Commits the batch transaction (or reports the injected error).
+  int commit_open_transaction();
+  // After a failed LMDB commit: when to try again, and a log line at most every
+  // kFailureLogInterval however often it fails. After a fatal error: on_fatal.
+  void note_commit_failure(int rc, const Status& status);
+  void note_commit_success();
 
   MDB_env* env_;
   std::function<Status()> grow_map_;
@@ -101,6 +123,24 @@ class GroupCommitWriter {
   uint64_t carried_bytes_ = 0;
   std::chrono::steady_clock::time_point carried_since_;
   bool lmdb_failing_ = false;  // the last LMDB commit failed: journal nothing new
+  // The last journal sequence that LMDB records as applied. Every LMDB commit
+  // brings it up to the journal's last sequence, including numbers that a failed
+  // append used up: the next record starts at offset 0 with the number after it,
+  // which is the one recovery expects (issue 12: a gap there lost acknowledged mail).
+  uint64_t recorded_seq_ = 0;
+  // While LMDB commits fail, journaled records wait for a retry at retry_after_,
+  // with a delay doubling from 10 ms to 1 s: a full disk must not make the writer
+  // spin (issue 12).
+  std::chrono::steady_clock::time_point retry_after_{};
+  std::chrono::milliseconds retry_delay_{0};
+  std::chrono::steady_clock::time_point failure_logged_{};
+  uint64_t failures_unlogged_ = 0;
+  std::function<void(const Status&)> on_fatal_;
+  std::function<int()> commit_error_;
+  std::atomic<bool> fatal_{false};
+  // steady_clock nanoseconds when the batch being applied began; 0 while waiting.
+  std::atomic<int64_t> busy_since_ns_{0};
+  std::atomic<uint64_t> failed_commits_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> pending_;

@@ -28,6 +28,7 @@
 //
 // REQUIRES: used from one thread (the GroupCommitWriter's) after open/recover.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -91,6 +92,11 @@ class IntakeJournal {
 
   uint64_t appends() const { return appends_; }
 
+  // Tests only: when set and it returns true, an append writes its records and then
+  // fails as a failed fdatasync would (EIO), the worst case: whole records on disk
+  // that nobody was told are durable.
+  void inject_sync_failure(std::function<bool()> fail) { fail_sync_ = std::move(fail); }
+
  private:
   IntakeJournal(int fd, std::string path, uint64_t epoch, uint64_t capacity);
   int fd_;
@@ -102,6 +108,7 @@ class IntakeJournal {
   uint64_t next_seq_ = 1;  // sequence of the next record
   uint64_t appends_ = 0;
   bool broken_ = false;  // an append failed since the last restart()
+  std::function<bool()> fail_sync_;
 };
 
 }  // namespace holdd

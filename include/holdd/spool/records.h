@@ -1,6 +1,7 @@
 #pragma once
-// What the spool stores, as plain values. Serialised as JSON in LMDB (records.cpp)
-// so that a spool can be read with mdb_dump and extended without a migration.
+// What the spool stores, as plain values. Serialised as CBOR in LMDB (records.cpp):
+// binary-safe (text fields are bytes, whatever the network sent) and extensible
+// without a migration.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -14,7 +15,8 @@ inline const char* to_string(UpstreamKind u) { return u == UpstreamKind::kOld ? 
 
 // One recipient of an incoming message, after alias resolution: one per mailbox.
 struct QueuedRecipient {
-  std::string mailbox;  // canonical key: local@lower-case-domain
+  std::string mailbox;  // canonical key (Address::mailbox_key): domain lower-cased, and
+                        // the local part too unless local_part_case = "exact"
   std::string rcpt;     // the address to relay to (as the client wrote it when it
                         // names the mailbox itself; the mailbox key after an alias)
   std::string notify;   // DSN NOTIFY= value, "" if none (RFC 3461)
@@ -75,13 +77,15 @@ struct MailboxRecord {
   uint64_t parked = 0;  // messages ever parked
 };
 
-// Running totals of what is queued, kept in memory by the Spool (rebuilt by a scan
-// at open, updated at every commit) so status and metrics cost no scan.
+// Running totals of what is queued, kept in memory by the Spool (QueueCounters:
+// rebuilt by a scan at open, updated at every commit) so status and metrics cost
+// no scan.
 struct QueueTotals {
   uint64_t messages = 0;  // queue entries
   uint64_t bytes = 0;
   uint64_t parked = 0;
   int64_t oldest_arrival_us = 0;  // of the first entry; 0 if empty
+  uint64_t deferred = 0;          // entries tried at least once, not parked
 };
 
 std::string encode(const MessageMeta& m);

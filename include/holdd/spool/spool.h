@@ -28,6 +28,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "holdd/base/status.h"
+#include "holdd/spool/queue_counters.h"
 #include "holdd/spool/records.h"
 
 namespace holdd {
@@ -43,6 +44,16 @@ struct SpoolOptions {
   // How long a journaled put may wait for its LMDB commit (and so for reads and
   // the dispatcher to see it); sync() and any other write commit sooner.
   int64_t journal_commit_delay_us = 10'000;
+  // [directory] local_part_case = "insensitive": keys stored with capitals in the
+  // local part (older spools, or "exact" mode) are folded at open, once
+  // (mailbox_key_migration.h).
+  bool fold_local_part_case = true;
+  // Tests only (fault injection): called at each journal append; true makes it
+  // fail after writing, as a failed fdatasync would.
+  std::function<bool()> journal_sync_fails;
+  // Tests only: called at each LMDB commit; a non-zero LMDB code (ENOSPC,
+  // MDB_PANIC) is reported instead of committing.
+  std::function<int()> lmdb_commit_error;
 };
 
 struct IncomingMessage {
@@ -116,6 +127,14 @@ class Spool {
   // Called on the io executor after each LMDB commit that queued mail, with the
   // mailboxes concerned (the dispatcher wakes up on it).
   void on_queued(std::function<void(const std::vector<std::string>&)> observer);
+  // Called once on the io executor when LMDB reports an error after which it
+  // cannot be trusted (MDB_PANIC, a corrupt page): every write fails from then on,
+  // and the daemon should exit non-zero so that systemd restarts it and the
+  // journal is replayed.
+  void on_fatal(std::function<void(const Status&)> handler);
+  // False after such an error, or while the writer has been stuck in one batch
+  // for longer than `stall` (the systemd watchdog stops pinging then).
+  bool healthy(std::chrono::nanoseconds stall) const;
 
   // ---- reads (snapshot of the last commit; any thread) ----
   MailboxRecord mailbox(const std::string& key) const;  // a default record if none yet
@@ -125,8 +144,12 @@ class Spool {
   std::vector<QueueEntry> entries_of(const std::string& id) const;   // one message's entries
   Result<MessageMeta> meta(const std::string& id) const;
   Result<std::string> content(const std::string& id) const;
+  // In memory, kept up to date at each commit: O(1) / O(mailboxes), no LMDB read.
   QueueTotals totals(const std::string& mailbox) const;
   std::map<std::string, QueueTotals> all_totals() const;  // mailboxes with entries
+  // Unparked entries of `mailbox` that arrived before `before_us` (the warn_after
+  // check), O(log n).
+  Backlog unparked_before(const std::string& mailbox, int64_t before_us) const;
   int64_t last_relay_us(UpstreamKind upstream) const;     // 0: never
   SpoolStats stats() const;
   MailboxState initial_state() const;

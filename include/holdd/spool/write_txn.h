@@ -25,6 +25,11 @@ inline std::string_view to_view(const MDB_val& v) {
 
 // An LMDB return code as a Status; MDB_MAP_FULL and ENOSPC are kNoSpace.
 Status lmdb_status(int rc, std::string_view what);
+// Errors after which LMDB's environment must not be used any more (lmdb.h: "Update
+// of meta page failed or environment had fatal error", a corrupt or missing page).
+inline bool is_fatal_lmdb_error(int rc) {
+  return rc == MDB_PANIC || rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND;
+}
 
 class WriteTxn {
  public:

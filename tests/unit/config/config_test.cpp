@@ -85,6 +85,7 @@ TEST_CASE("parse_config: an empty file gives the documented defaults") {
   CHECK(c.directory.aliases.empty());
   CHECK(c.directory.recipients == RecipientPolicy::kListed);
   CHECK(c.directory.initial_state == MailboxState::kOld);
+  CHECK(c.directory.local_part_case == LocalPartCase::kInsensitive);
   CHECK_FALSE(c.upstream_old.has_value());
   CHECK_FALSE(c.upstream_new.has_value());
   CHECK(c.delivery.concurrency == 20);
@@ -131,6 +132,7 @@ mailboxes = "/etc/holdd/mailboxes.txt"
 aliases = "/etc/holdd/aliases.txt"
 recipients = "listed"
 initial_state = "old"
+local_part_case = "insensitive"
 
 [upstream.old]
 host = "10.0.0.5"
@@ -163,6 +165,7 @@ nameservers = []
   CHECK(c.tls.certificate == (dir.path / "fullchain.pem").string());
   CHECK(c.tls.private_key == (dir.path / "privkey.pem").string());
   CHECK(c.directory.domains == std::vector<std::string>{"example.com", "example.org"});
+  CHECK(c.directory.local_part_case == LocalPartCase::kInsensitive);
   REQUIRE(c.upstream_old.has_value());
   CHECK(c.upstream_old->name == "old");
   CHECK(c.upstream_old->host == "10.0.0.5");
@@ -222,6 +225,12 @@ nameservers = ["192.0.2.53", "192.0.2.54:5353", "[2001:db8::53]:53", "2001:db8::
   CHECK(c.auth.dns_timeout == seconds(3));
   CHECK(c.auth.nameservers.size() == 4);
   CHECK(c.auth.authserv_id == "mx.example.com");  // defaults to server.hostname
+}
+
+TEST_CASE("parse_config: directory.local_part_case is \"insensitive\" or \"exact\"") {
+  CHECK(parse_ok("[directory]\nlocal_part_case = \"exact\"").directory.local_part_case == LocalPartCase::kExact);
+  CHECK(parse_ok("[directory]\nlocal_part_case = \"insensitive\"").directory.local_part_case ==
+        LocalPartCase::kInsensitive);
 }
 
 TEST_CASE("parse_config: sizes and durations also accept integers (bytes, seconds)") {
@@ -355,6 +364,9 @@ TEST_CASE("parse_config: each bad value is an error naming the key and the reaso
       {"[control]\nmetrics_listen = \"9725\"", "control.metrics_listen", "endpoint"},
       {"[directory]\nrecipients = \"all\"", "directory.recipients", "expected one of \"listed\", \"any\""},
       {"[directory]\ninitial_state = \"frozen\"", "directory.initial_state", "\"old\", \"held\", \"migrated\""},
+      {"[directory]\nlocal_part_case = \"lower\"", "directory.local_part_case",
+       "expected one of \"insensitive\", \"exact\""},
+      {"[directory]\nlocal_part_case = false", "directory.local_part_case", "expected a string"},
       {"[directory]\ndomains = [\"exa mple.com\"]", "directory.domains[0]", "domain name"},
       {"[directory]\ndomains = [\"example.com\", 5]", "directory.domains[1]", "expected a string"},
       {"[upstream.old]\nport = 25", "upstream.old.host", "required"},

@@ -194,25 +194,34 @@ TEST_CASE("parse_address: a bare local@domain, as in directory files and holdctl
   }
 }
 
-TEST_CASE("Address::mailbox_key: domain lower-cased, local part exact, needless quotes dropped") {
+TEST_CASE("Address::mailbox_key: domain lower-cased, local part by the rule, needless quotes dropped") {
   struct Case {
     std::string_view text;
-    std::string key;
+    std::string exact;        // local_part_case = "exact"
+    std::string insensitive;  // the default
   };
   const Case cases[] = {
-      {"anna@example.com", "anna@example.com"},
-      {"Anna@EXAMPLE.com", "Anna@example.com"},
-      {"\"anna\"@example.com", "anna@example.com"},
-      {"\"anna.smith\"@Example.com", "anna.smith@example.com"},
-      {"\"Anna Smith\"@example.com", "\"Anna Smith\"@example.com"},
-      {"\"a\\b\"@example.com", "ab@example.com"},
-      {"\"\"@example.com", "\"\"@example.com"},
+      {"anna@example.com", "anna@example.com", "anna@example.com"},
+      {"Anna@EXAMPLE.com", "Anna@example.com", "anna@example.com"},
+      {"John.Smith@Example.COM", "John.Smith@example.com", "john.smith@example.com"},
+      {"\"anna\"@example.com", "anna@example.com", "anna@example.com"},
+      {"\"Anna.Smith\"@Example.com", "Anna.Smith@example.com", "anna.smith@example.com"},
+      {"\"Anna Smith\"@example.com", "\"Anna Smith\"@example.com", "\"anna smith\"@example.com"},
+      {"\"a\\B\"@example.com", "aB@example.com", "ab@example.com"},
+      {"\"\"@example.com", "\"\"@example.com", "\"\"@example.com"},
+      // Only ASCII folds: U+00C4 (C3 84) stays, its lower-case U+00E4 is another key.
+      {"\xc3\x84nna@example.com", "\xc3\x84nna@example.com", "\xc3\x84nna@example.com"},
+      {"B\xc3\x84@example.com", "B\xc3\x84@example.com", "b\xc3\x84@example.com"},
   };
   for (const Case& c : cases) {
     CAPTURE(std::string(c.text));
     std::optional<Address> a = parse_address(c.text);
     REQUIRE(a.has_value());
-    CHECK(a->mailbox_key() == c.key);
+    CHECK(a->mailbox_key(LocalPartCase::kExact) == c.exact);
+    CHECK(a->mailbox_key(LocalPartCase::kInsensitive) == c.insensitive);
+    // The spool's migration relies on this: folding an exact key gives the
+    // insensitive one.
+    CHECK(fold_mailbox_key(c.exact) == c.insensitive);
     CHECK(a->to_string() == std::string(c.text));
   }
 }
@@ -269,7 +278,11 @@ TEST_CASE("parse_path: random input never breaks the invariants") {
       REQUIRE(again.has_value());
       CHECK(again->local == p.address->local);
       CHECK(again->domain == p.address->domain);
-      CHECK(again->mailbox_key() == p.address->mailbox_key());
+      for (LocalPartCase rule : {LocalPartCase::kExact, LocalPartCase::kInsensitive}) {
+        CHECK(again->mailbox_key(rule) == p.address->mailbox_key(rule));
+      }
+      CHECK(fold_mailbox_key(p.address->mailbox_key(LocalPartCase::kExact)) ==
+            p.address->mailbox_key(LocalPartCase::kInsensitive));
     }
   }
 }

@@ -14,12 +14,14 @@ namespace fs = std::filesystem;
 using Verdict = Resolution::Verdict;
 using Keys = std::vector<std::string>;
 
-DirectoryConfig make_config(RecipientPolicy policy = RecipientPolicy::kListed) {
+DirectoryConfig make_config(RecipientPolicy policy = RecipientPolicy::kListed,
+                            LocalPartCase rule = LocalPartCase::kInsensitive) {
   DirectoryConfig c;
   c.domains = {"example.com", "example.org"};
   c.mailboxes = "/etc/holdd/mailboxes.txt";
   c.aliases = "/etc/holdd/aliases.txt";
   c.recipients = policy;
+  c.local_part_case = rule;
   return c;
 }
 
@@ -68,9 +70,9 @@ TEST_CASE("Directory: the mailboxes file lists canonical keys in file order, onc
   auto dir = parse_ok(make_config(), kMailboxes, "");
   CHECK(dir->mailboxes() ==
         Keys{"anna@example.com", "bob@example.com", "carol@example.org", "a#b@example.com",
-             "\"Dan Smith\"@example.com"});
+             "\"dan smith\"@example.com"});
   CHECK(dir->is_listed("bob@example.com"));
-  CHECK_FALSE(dir->is_listed("Bob@example.com"));  // local parts are exact
+  CHECK_FALSE(dir->is_listed("Bob@example.com"));  // keys are canonical: callers fold first
   CHECK(dir->is_local_domain("EXAMPLE.org"));
   CHECK_FALSE(dir->is_local_domain("example.net"));
   CHECK_FALSE(dir->is_local_domain(""));
@@ -88,8 +90,12 @@ TEST_CASE("Directory::resolve: verdicts and mailboxes for each kind of recipient
       {"anna@example.com", Verdict::kAccept, {"anna@example.com"}},
       {"anna@EXAMPLE.COM", Verdict::kAccept, {"anna@example.com"}},
       {"\"anna\"@example.com", Verdict::kAccept, {"anna@example.com"}},
-      {"\"Dan Smith\"@example.com", Verdict::kAccept, {"\"Dan Smith\"@example.com"}},
-      {"Anna@example.com", Verdict::kUnknownMailbox, {}},  // local part is case-sensitive
+      {"\"Dan Smith\"@example.com", Verdict::kAccept, {"\"dan smith\"@example.com"}},
+      {"\"DAN SMITH\"@example.com", Verdict::kAccept, {"\"dan smith\"@example.com"}},
+      {"Anna@example.com", Verdict::kAccept, {"anna@example.com"}},  // local_part_case = "insensitive"
+      {"ANNA@EXAMPLE.COM", Verdict::kAccept, {"anna@example.com"}},
+      {"\"Anna\"@example.com", Verdict::kAccept, {"anna@example.com"}},
+      {"TEAM@example.com", Verdict::kAccept, {"anna@example.com", "bob@example.com", "carol@example.org"}},
       {"zoe@example.com", Verdict::kUnknownMailbox, {}},
       {"anna@example.net", Verdict::kNotOurDomain, {}},
       {"anna@sub.example.com", Verdict::kNotOurDomain, {}},
@@ -115,6 +121,52 @@ TEST_CASE("Directory::resolve: verdicts and mailboxes for each kind of recipient
   }
 }
 
+TEST_CASE("Directory: local_part_case = exact compares local parts byte for byte") {
+  auto dir = parse_ok(make_config(RecipientPolicy::kListed, LocalPartCase::kExact),
+                      "anna@example.com\nBob@example.com\n\"Dan Smith\"@example.com\n",
+                      "Team@example.com: anna@example.com, Bob@example.com\n");
+  CHECK(dir->mailboxes() == Keys{"anna@example.com", "Bob@example.com", "\"Dan Smith\"@example.com"});
+  struct Case {
+    std::string_view rcpt;
+    Verdict verdict;
+    Keys mailboxes;
+  };
+  const Case cases[] = {
+      {"anna@EXAMPLE.com", Verdict::kAccept, {"anna@example.com"}},  // the domain still folds
+      {"Anna@example.com", Verdict::kUnknownMailbox, {}},
+      {"Bob@example.com", Verdict::kAccept, {"Bob@example.com"}},
+      {"bob@example.com", Verdict::kUnknownMailbox, {}},
+      {"\"Dan Smith\"@example.com", Verdict::kAccept, {"\"Dan Smith\"@example.com"}},
+      {"\"dan smith\"@example.com", Verdict::kUnknownMailbox, {}},
+      {"Team@example.com", Verdict::kAccept, {"anna@example.com", "Bob@example.com"}},
+      {"team@example.com", Verdict::kUnknownMailbox, {}},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(std::string(c.rcpt));
+    Resolution r = dir->resolve(c.rcpt);
+    CHECK(r.verdict == c.verdict);
+    CHECK(r.mailboxes == c.mailboxes);
+  }
+}
+
+TEST_CASE("Directory: insensitive, spellings that differ only in case are one mailbox or alias") {
+  // The file's own spelling does not matter either: a file written with capitals
+  // (exported from a directory that keeps display case) lists the folded keys.
+  auto dir = parse_ok(make_config(), "John.Smith@Example.com\njohn.smith@example.com\n",
+                      "Sales@example.com: JOHN.SMITH@example.com\n");
+  CHECK(dir->mailboxes() == Keys{"john.smith@example.com"});
+  for (std::string_view rcpt : {"john.smith@example.com", "John.Smith@example.com", "JOHN.SMITH@EXAMPLE.COM",
+                                "sales@example.com", "SALES@example.com"}) {
+    CAPTURE(std::string(rcpt));
+    Resolution r = dir->resolve(rcpt);
+    CHECK(r.verdict == Verdict::kAccept);
+    CHECK(r.mailboxes == Keys{"john.smith@example.com"});
+  }
+  std::optional<Address> a = parse_address("John.Smith@EXAMPLE.com");
+  REQUIRE(a.has_value());
+  CHECK(dir->mailbox_key(*a) == "john.smith@example.com");
+}
+
 TEST_CASE("Directory::resolve: the Address overload agrees with parse_path") {
   auto dir = parse_ok(make_config(), kMailboxes, kAliases);
   PathParse p = parse_path("<@relay.example:team@Example.com> SIZE=5", false, false);
@@ -135,6 +187,7 @@ TEST_CASE("Directory: recipients = any accepts unknown names in our domains, not
   };
   const Case cases[] = {
       {"zoe@Example.COM", Verdict::kAccept, {"zoe@example.com"}},
+      {"Zoe@example.com", Verdict::kAccept, {"zoe@example.com"}},  // one new mailbox, not two
       {"anna@example.com", Verdict::kAccept, {"anna@example.com"}},
       {"team@example.com", Verdict::kAccept, {"anna@example.com", "zoe@example.com"}},
       {"keep@example.com", Verdict::kAccept, {"keep@example.com", "anna@example.com"}},  // self copy
