@@ -23,9 +23,9 @@ export HOLDD_RESULTS_DIR=$results
 export HOLDD_BIN=$build/holdd HOLDCTL_BIN=$build/holdctl HOLDD_SOURCE_DIR=$root
 started=$(date -u +%Y-%m-%dT%H:%MZ)
 
-echo "=== integration: crash loop, faults, abuse, smuggling ($build)"
-integration=(test_crash_loop.py test_faults.py test_abuse.py test_smuggling.py test_eight_bit_text.py)
-[[ -f $root/tests/integration/test_memory_budget.py ]] && integration+=(test_memory_budget.py)
+echo "=== integration: crash loop, faults, abuse, memory budget, smuggling, 8-bit text ($build)"
+integration=(test_crash_loop.py test_faults.py test_abuse.py test_memory_budget.py test_smuggling.py
+             test_eight_bit_text.py)
 (cd "$root/tests/integration" && /usr/bin/python3 -m pytest -q -p no:cacheprovider -rxXs \
    --junitxml="$results/junit.xml" "${integration[@]}") \
    2>&1 | tee "$results/pytest.log"

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -49,6 +50,21 @@ std::string lower(std::string s) {
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   }
   return s;
+}
+
+// What one message of max_message_size takes in memory at its peak.
+uint64_t one_message_memory(uint64_t max_message_size) {
+  constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
+  if (max_message_size > kMax / kMessageCopiesInMemory) return kMax;
+  return kMessageCopiesInMemory * max_message_size;
+}
+
+// RAM of the machine (not of a cgroup); 0 when unknown.
+uint64_t physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page_size);
 }
 
 std::string default_hostname() {
@@ -117,6 +133,21 @@ struct Loader {
       t.error("hostname", "expected a host name such as \"mx1.example.com\", got \"" + s.hostname + "\"");
     }
     t.get_size("max_message_size", s.max_message_size, 1);
+    if (t.get_size("max_message_memory", s.max_message_memory, 1)) {
+      // A budget smaller than one message of the largest size would refuse
+      // such messages with 452 forever: the senders would retry for days, then
+      // bounce them.
+      const uint64_t one_message = one_message_memory(s.max_message_size);
+      if (s.max_message_memory < one_message) {
+        t.error("max_message_memory",
+                "must be at least " + std::to_string(kMessageCopiesInMemory) +
+                    " x server.max_message_size (" + std::to_string(one_message) +
+                    " bytes): a message is held twice in memory while it is stored, got " +
+                    std::to_string(s.max_message_memory) + " bytes");
+      }
+    } else {
+      s.max_message_memory = default_max_message_memory(physical_memory(), s.max_message_size);
+    }
     t.get_uint("max_recipients", s.max_recipients, 1);
     t.get_uint("max_connections", s.max_connections, 1);
     t.get_uint("max_connections_per_ip", s.max_connections_per_ip, 1);
@@ -320,6 +351,12 @@ std::filesystem::path directory_of(const std::string& path) {
 }
 
 }  // namespace
+
+uint64_t default_max_message_memory(uint64_t physical_memory, uint64_t max_message_size) {
+  uint64_t budget = 512ull << 20;
+  if (physical_memory > 0) budget = std::min(budget, physical_memory / 4);
+  return std::max(budget, one_message_memory(max_message_size));
+}
 
 std::string ConfigError::to_string() const {
   std::string where = file;

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "holdd/smtp/memory_budget.h"
+
 namespace holdd {
 
 namespace {
@@ -102,6 +104,13 @@ std::string render_metrics(const DaemonSnapshot& s) {
     m.sample("holdd_mailboxes", "state=\"" + std::string(to_string(st)) + "\"", s.mailboxes_in(st));
   }
   m.single("holdd_connections_open", "gauge", "SMTP connections open now.", in.connections_open);
+  if (const smtp::MessageMemoryBudget* mem = in.message_memory) {
+    m.single("holdd_message_memory_bytes", "gauge",
+             "Message content in RAM, counted twice (its peak while stored).", mem->used());
+    m.single("holdd_message_memory_limit_bytes", "gauge", "[server] max_message_memory.", mem->limit());
+    m.single("holdd_message_memory_refusals_total", "counter",
+             "Messages refused with 452 4.3.1 for want of message memory.", mem->refusals());
+  }
   m.single("holdd_relay_in_flight", "gauge", "Deliveries in progress.", s.in_flight);
   m.single("holdd_paused", "gauge", "1 while relaying is paused (holdctl pause).", s.paused ? 1 : 0);
   m.single("holdd_spool_map_used_bytes", "gauge", "Bytes of the LMDB map in use.", s.spool.map_used);

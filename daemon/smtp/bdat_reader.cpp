@@ -1,20 +1,22 @@
 #include "holdd/smtp/bdat_reader.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace holdd::smtp {
 namespace {
 constexpr char kCrlf[] = "\r\n";
 }  // namespace
 
-BdatReader::BdatReader(uint64_t max_size) : max_size_(max_size) {}
+BdatReader::BdatReader(uint64_t max_size, MessageMemoryBudget::Reservation reservation)
+    : max_size_(max_size), body_(std::move(reservation), max_size) {}
 
 void BdatReader::emit(const char* p, size_t n) {
   if (n == 0) return;
   if (!eight_bit_) {
     eight_bit_ = std::any_of(p, p + n, [](char c) { return static_cast<unsigned char>(c) > 127; });
   }
-  if (size_ < max_size_) {
+  if (size_ < max_size_ && !body_.refused()) {
     body_.append(p, static_cast<size_t>(std::min<uint64_t>(max_size_ - size_, n)));
   }
   size_ += n;

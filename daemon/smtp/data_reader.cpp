@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -46,13 +47,15 @@ bool has_eight_bit(const char* p, size_t n) {
 
 }  // namespace
 
-DataReader::DataReader(uint64_t max_size) : max_size_(max_size) {}
+DataReader::DataReader(uint64_t max_size, MessageMemoryBudget::Reservation reservation)
+    : max_size_(max_size), body_(std::move(reservation), max_size) {}
 
 void DataReader::emit(const char* p, size_t n) {
   if (n == 0) return;
   if (!eight_bit_) eight_bit_ = has_eight_bit(p, n);
-  if (size_ < max_size_) {
+  if (size_ < max_size_ && !body_.refused()) {
     const uint64_t room = max_size_ - size_;
+    // Refused: the buffer gave its memory back; the rest is only decoded.
     body_.append(p, static_cast<size_t>(std::min<uint64_t>(room, n)));
   }
   size_ += n;

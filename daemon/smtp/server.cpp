@@ -233,7 +233,10 @@ net::awaitable<void> SmtpServer::shutdown(std::chrono::seconds grace) {
 }
 
 void SmtpServer::reconfigure(std::shared_ptr<const ServerConfig> config) {
-  if (config) impl_->deps.config = std::move(config);
+  if (!config) return;
+  // The budget is shared: its new limit applies at once, to every session.
+  if (impl_->deps.memory != nullptr) impl_->deps.memory->set_limit(config->max_message_memory);
+  impl_->deps.config = std::move(config);
 }
 
 void SmtpServer::set_tls(std::shared_ptr<TlsContext> tls) { impl_->deps.tls = std::move(tls); }

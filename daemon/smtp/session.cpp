@@ -11,6 +11,7 @@
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
 #include "holdd/smtp/data_reader.h"
+#include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/message_headers.h"
 #include "holdd/smtp/tls_context.h"
 
@@ -21,6 +22,33 @@ using net::ip::tcp;
 constexpr auto kAsTuple = net::as_tuple(net::use_awaitable);
 constexpr size_t kReadSize = 64 * 1024;
 constexpr size_t kMinReadSize = 4 * 1024;
+// What the memory budget must cover before a 354 (and before each BDAT chunk):
+// with less than this left, the client is refused before it uploads.
+constexpr uint64_t kFirstContent = 64 * 1024;
+// Spare room behind the content for the headers holdd prepends (Received:,
+// Authentication-Results:, Message-ID:), so that they go in without a copy.
+constexpr size_t kHeaderRoom = 8 * 1024;
+
+// Puts `prefix` in front of `content`: in place when the spare capacity holds
+// it (the usual case), else into a new string, charged first (the old and the
+// new one exist at once). False when the budget cannot cover that.
+bool prepend(std::string& content, const std::string& prefix,
+             MessageMemoryBudget::Reservation& held) {
+  if (prefix.size() <= content.capacity() - content.size()) {
+    content.insert(0, prefix);
+    return true;
+  }
+  const uint64_t joined = content.size() + prefix.size();
+  const uint64_t need = std::max<uint64_t>(content.capacity() + joined,
+                                           MessageBuffer::kPeakCopies * joined);
+  if (need > held.bytes() && !held.grow(need - held.bytes())) return false;
+  std::string out;
+  out.reserve(static_cast<size_t>(joined));
+  out += prefix;
+  out += content;
+  content.swap(out);
+  return true;
+}
 
 std::string peer_ip(const tcp::socket& socket) {
   boost::system::error_code ec;
@@ -233,6 +261,26 @@ net::awaitable<std::optional<Reply>> Session::handle(const CommandLine& line) {
   co_return cmd.error ? *cmd.error : Reply::unrecognized();
 }
 
+MessageMemoryBudget::Reservation Session::memory_reservation() {
+  if (deps_.memory == nullptr) return {};
+  return deps_.memory->reservation();
+}
+
+Reply Session::no_memory() {
+  // Once a minute at most, for all sessions: under a flood of clients, a line
+  // per refused message would be a flood of its own (the metric counts them all).
+  if (deps_.memory != nullptr) {
+    if (const uint64_t n = deps_.memory->refusals_to_log(Clock::now())) {
+      spdlog::warn(
+          "smtp: message memory budget full ({} of {} MiB in use): {} message(s) refused with "
+          "452 4.3.1 since the last such line, {} in all; the senders retry later. Raise "
+          "[server] max_message_memory if this is legitimate load",
+          deps_.memory->used() >> 20, deps_.memory->limit() >> 20, n, deps_.memory->refusals());
+    }
+  }
+  return Reply::no_storage();
+}
+
 void Session::reset_transaction() {
   envelope_.reset();
   bdat_.reset();
@@ -298,6 +346,14 @@ Reply Session::on_mail(const Command& cmd) {
   if (cmd.mail.size && *cmd.mail.size > config_->max_message_size) {
     return Reply::message_too_big();
   }
+  // RFC 1870 6.1: a declared size the memory budget cannot hold now is 452
+  // (temporary: it fits once other messages are stored). SIZE <= the limit
+  // here, so the product does not overflow.
+  if (cmd.mail.size && deps_.memory != nullptr &&
+      *cmd.mail.size * MessageBuffer::kPeakCopies > deps_.memory->available()) {
+    deps_.memory->count_refusal();
+    return no_memory();
+  }
   if (deps_.spool->low_on_disk()) {
     Reply r = Reply::no_storage();
     maillog::rejected(client_.ip, "MAIL", r.summary());
@@ -355,10 +411,13 @@ net::awaitable<std::optional<Reply>> Session::on_data() {
   // RFC 3030 2: DATA after BDAT in the same transaction is 503.
   if (bdat_) co_return Reply::bad_sequence("Error: DATA not allowed after BDAT");
   if (!envelope_.has_recipients()) co_return Reply::no_valid_recipients();
+  DataReader reader(config_->max_message_size, memory_reservation());
+  // No memory for even the start of a message: 452 instead of 354, so the
+  // client does not upload in vain. The transaction stays (RSET or retry DATA).
+  if (!reader.content().reserve(kFirstContent)) co_return no_memory();
   message_id_ = deps_.spool->new_id();
   queue_reply(Reply::start_data());
 
-  DataReader reader(config_->max_message_size);
   // data_timeout bounds the whole content, from the 354 to the final dot.
   const Clock::time_point deadline = Clock::now() + config_->data_timeout;
   for (;;) {
@@ -371,7 +430,7 @@ net::awaitable<std::optional<Reply>> Session::on_data() {
   const uint64_t size = reader.size();
   const bool too_big = reader.too_big();
   const bool eight_bit = reader.eight_bit();
-  co_return co_await finish_message(reader.take_body(), size, too_big, eight_bit);
+  co_return co_await finish_message(reader.take_content(), size, too_big, eight_bit);
 }
 
 net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
@@ -387,6 +446,16 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
     // The declared total is over the limit (RFC 3030 4.2: 552 with the chunk
     // read and discarded). bdat_declared_ never exceeds the limit here.
     refusal = Reply::message_too_big();
+  } else {
+    if (!bdat_) {
+      bdat_.emplace(config_->max_message_size, memory_reservation());
+      message_id_ = deps_.spool->new_id();
+    }
+    // No memory for even the start of this chunk: 452, and (RFC 3030 2: a 4xx
+    // to BDAT discards its chunk) the chunk is read and thrown away.
+    if (!bdat_->content().reserve(std::min(cmd.chunk_size, kFirstContent))) {
+      refusal = no_memory();
+    }
   }
   if (refusal) {
     // Named, not a temporary inside co_await: g++ 12 miscompiles that pattern.
@@ -396,15 +465,18 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
     reset_transaction();
     co_return *refusal;
   }
-  if (!bdat_) {
-    bdat_.emplace(config_->max_message_size);
-    message_id_ = deps_.spool->new_id();
-  }
   bdat_declared_ += cmd.chunk_size;
   BdatReader& reader = *bdat_;
   const std::function<void(std::string_view)> keep = [&reader](std::string_view s) { reader.feed(s); };
   if (!co_await read_octets(cmd.chunk_size, keep)) {
     co_return std::nullopt;
+  }
+  if (reader.out_of_memory()) {
+    // The budget ran out inside this chunk; the rest of it was read and thrown
+    // away. 452 to the chunk ends the transaction, its earlier chunks with it
+    // (RFC 3030 2); later pipelined chunks get 503.
+    reset_transaction();
+    co_return no_memory();
   }
   if (!cmd.last) co_return Reply::chunk_ok(cmd.chunk_size);
   latency_start_ = Clock::now();
@@ -412,20 +484,36 @@ net::awaitable<std::optional<Reply>> Session::on_bdat(const Command& cmd) {
   const uint64_t size = reader.size();
   const bool too_big = reader.too_big();
   const bool eight_bit = reader.eight_bit();
-  co_return co_await finish_message(reader.take_body(), size, too_big, eight_bit);
+  co_return co_await finish_message(reader.take_content(), size, too_big, eight_bit);
 }
 
-net::awaitable<Reply> Session::finish_message(std::string body, uint64_t size, bool too_big,
+net::awaitable<Reply> Session::finish_message(MessageBuffer content, uint64_t size, bool too_big,
                                               bool eight_bit) {
   const std::string id = std::exchange(message_id_, std::string());
+  // The memory this message's content takes, until put() completed: the
+  // content is in the blocks, then in one string, then also in LMDB's pages.
+  MessageMemoryBudget::Reservation held;
+  std::optional<std::string> whole;
+  if (!content.refused()) {
+    whole = content.take(kHeaderRoom);
+    held = content.take_reservation();
+  }
+  std::string body = whole ? std::move(*whole) : std::string();
   HeaderSummary headers = scan_headers(body);
   // RFC 5321 6.3: too many Received: fields means a loop (e.g. the old server
-  // forwarding back to us during a cutover).
+  // forwarding back to us during a cutover). Loops and oversize are permanent,
+  // so they are answered before the memory check: no retry would help.
   std::optional<Reply> refusal;
   if (headers.received > config_->max_hops) {
     refusal = Reply::too_many_hops();
   } else if (too_big) {
     refusal = Reply::message_too_big();
+  } else if (!whole) {
+    // The budget ran out while the content arrived (or has no room left for our
+    // headers): never acknowledged, the client retries later.
+    latency_start_.reset();
+    reset_transaction();
+    co_return no_memory();
   }
   if (refusal) {
     latency_start_.reset();
@@ -451,21 +539,24 @@ net::awaitable<Reply> Session::finish_message(std::string body, uint64_t size, b
   if (deps_.annotator) prefix += co_await deps_.annotator->annotate(client_, envelope_, body);
   // Migration tools (imapsync) tell duplicates apart by Message-ID.
   if (!headers.has_message_id) prefix += message_id_header(id, now, config_->hostname);
+  const uint64_t body_size = body.size();  // as received (the annotator may drop forged fields)
+  if (!prepend(body, prefix, held)) {
+    latency_start_.reset();
+    reset_transaction();
+    co_return no_memory();
+  }
 
   IncomingMessage msg;
   msg.meta.id = id;
   msg.meta.sender = envelope_.sender;
-  msg.meta.received_size = body.size();
+  msg.meta.received_size = body_size;
   msg.meta.eight_bit = envelope_.params.body == BodyType::k8BitMime || eight_bit;
   msg.meta.smtputf8 = envelope_.params.smtputf8;
   msg.meta.dsn_ret = envelope_.params.ret;
   msg.meta.dsn_envid = envelope_.params.envid;
   msg.meta.client = client_.describe();
   msg.recipients = envelope_.recipients;
-  msg.content.reserve(prefix.size() + body.size());
-  msg.content += prefix;
-  msg.content += body;
-  std::string().swap(body);
+  msg.content = std::move(body);  // no copy: the headers went into its spare room
   const uint64_t stored_size = msg.content.size();
   const uint64_t received_size = msg.meta.received_size;
   const std::vector<QueuedRecipient> recipients = msg.recipients;
@@ -473,7 +564,11 @@ net::awaitable<Reply> Session::finish_message(std::string body, uint64_t size, b
   reset_transaction();  // RFC 5321 4.1.1.4: the next MAIL needs no RSET
 
   // 250 promises the message survives kill -9 and power loss: send it only
-  // after put() returns, i.e. after the group commit's fsync.
+  // after put() returns, i.e. after the group commit's fsync. `held` is given
+  // back when this returns: LMDB's copy is gone with the commit, and the writer
+  // drops the message right after its batch completes. (A journaled message
+  // stays in RAM until its LMDB commit, at most 10 ms later: the journal's
+  // bounded batch, outside the budget.)
   Result<PutReceipt> receipt = co_await deps_.spool->put(std::move(msg));
   if (!receipt) {
     spdlog::error("smtp: {}: storing message from {} failed: {}", id, client_.describe(),

@@ -16,10 +16,18 @@
 
 namespace holdd {
 
+// A message's content is held twice in RAM at its peak (smtp/message_buffer.h:
+// the blocks it arrived in and the string it is stored from; then that string
+// and LMDB's copy until the commit), and counted so against max_message_memory.
+inline constexpr uint64_t kMessageCopiesInMemory = 2;
+
 struct ServerConfig {
   std::vector<Endpoint> listen = {{"0.0.0.0", 25}, {"::", 25}};
   std::string hostname;                  // default: gethostname()
   uint64_t max_message_size = 50ull << 20;
+  // Message content in RAM across all sessions (MessageMemoryBudget); beyond
+  // it intake answers 452 4.3.1. Default: default_max_message_memory().
+  uint64_t max_message_memory = 512ull << 20;
   uint32_t max_recipients = 1000;
   uint32_t max_connections = 2000;
   uint32_t max_connections_per_ip = 50;
@@ -128,6 +136,12 @@ struct ConfigError {
   // "FILE:LINE: REASON" when the key already is "FILE:LINE" (directory files).
   std::string to_string() const;
 };
+
+// [server] max_message_memory when the file does not set it: 512 MiB, or a
+// quarter of `physical_memory` if that is smaller; but never less than one
+// message of max_message_size needs (kMessageCopiesInMemory times its size), so
+// that any message within the SIZE holdd advertises can be accepted.
+uint64_t default_max_message_memory(uint64_t physical_memory, uint64_t max_message_size);
 
 // Whether load_config checks that the files the config names (tls.certificate,
 // tls.private_key, upstream.*.ca_file) can be read. The daemon and --check-config

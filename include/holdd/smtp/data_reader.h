@@ -17,17 +17,23 @@
 //
 // Beyond max_size decoded octets it stops storing (the prefix is kept, for the
 // header checks) but keeps decoding to the end marker, so the session can
-// answer 552 5.3.4 at the right place. Memory is bounded by max_size.
+// answer 552 5.3.4 at the right place. Likewise when the memory budget refuses
+// more content (out_of_memory(): the session answers 452 4.3.1 at the end).
+// The content is kept in a MessageBuffer: bounded by max_size and the budget.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "holdd/smtp/memory_budget.h"
+#include "holdd/smtp/message_buffer.h"
+
 namespace holdd::smtp {
 
 class DataReader {
  public:
-  explicit DataReader(uint64_t max_size);
+  // Without a reservation from a budget, memory is bounded by max_size only.
+  explicit DataReader(uint64_t max_size, MessageMemoryBudget::Reservation reservation = {});
 
   // Decodes bytes from the front of `wire`; returns how many it used. It stops
   // right after the end marker, so what follows (pipelined commands) is left.
@@ -37,8 +43,11 @@ class DataReader {
   bool too_big() const { return size_ > max_size_; }
   uint64_t size() const { return size_; }  // decoded octets, including any beyond max_size
   bool eight_bit() const { return eight_bit_; }  // an octet > 127 was seen
-  const std::string& body() const { return body_; }
-  std::string take_body() { return std::move(body_); }
+  // The budget refused to hold more: the content is gone, decoding goes on.
+  bool out_of_memory() const { return body_.refused(); }
+  std::string body() const { return body_.str(); }  // a copy (tests)
+  MessageBuffer& content() { return body_; }
+  MessageBuffer take_content() { return std::move(body_); }
 
  private:
   enum class State {
@@ -52,7 +61,7 @@ class DataReader {
 
   uint64_t max_size_;
   uint64_t size_ = 0;
-  std::string body_;
+  MessageBuffer body_;
   State state_ = State::kLineStart;
   bool ended_ = false;
   bool eight_bit_ = false;

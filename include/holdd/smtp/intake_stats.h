@@ -7,6 +7,10 @@
 
 namespace holdd {
 
+namespace smtp {
+class MessageMemoryBudget;
+}
+
 // Prometheus-style cumulative histogram of seconds.
 struct LatencyHistogram {
   static constexpr std::array<double, 13> kBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -33,6 +37,9 @@ struct IntakeStats {
   uint64_t bytes_accepted = 0;
   uint64_t recipients_accepted = 0;
   LatencyHistogram intake_latency;  // end of DATA -> 250 sent
+  // Live, not copied: /metrics reads its use and limit when it renders. Null
+  // when the sessions have no budget.
+  const smtp::MessageMemoryBudget* message_memory = nullptr;
 };
 
 }  // namespace holdd

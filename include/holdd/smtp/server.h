@@ -52,7 +52,9 @@ class SmtpServer {
   // then closes the rest. Completes when no session is left.
   boost::asio::awaitable<void> shutdown(std::chrono::seconds grace);
   // SIGHUP: new limits and hostname for connections accepted from now on
-  // (sessions in progress keep theirs). Listen endpoints need a restart.
+  // (sessions in progress keep theirs), except max_message_memory, which is
+  // one budget for all sessions and changes at once. Listen endpoints need a
+  // restart.
   void reconfigure(std::shared_ptr<const ServerConfig> config);
   // Inbound STARTTLS for connections accepted from now on (null: not offered).
   // Sessions already connected keep the context they have (SIGHUP with a

@@ -9,6 +9,12 @@
 //
 // "250 queued" is sent only after Spool::put() returned, i.e. after the fsync.
 //
+// Message content in RAM is bounded by the daemon's MessageMemoryBudget
+// (SessionDeps::memory, [server] max_message_memory), shared by all sessions:
+// what it cannot hold now gets 452 4.3.1 (at MAIL SIZE=, instead of the 354, at
+// the end of DATA after reading and dropping the rest, or after a BDAT chunk),
+// never a 5xx, and the session goes on.
+//
 // STARTTLS (RFC 3207) is offered when the daemon gave a TlsContext and TLS is
 // not up yet. After "220 Ready to start TLS" anything the client sent behind
 // the STARTTLS line is discarded unread (CVE-2011-0411: plain-text commands
@@ -35,6 +41,8 @@
 #include "holdd/smtp/command.h"
 #include "holdd/smtp/envelope.h"
 #include "holdd/smtp/line_reader.h"
+#include "holdd/smtp/memory_budget.h"
+#include "holdd/smtp/message_buffer.h"
 #include "holdd/smtp/reply.h"
 #include "holdd/smtp/session_deps.h"
 #include "holdd/smtp/smtp_stream.h"
@@ -83,10 +91,15 @@ class Session {
   net::awaitable<bool> start_tls();
   net::awaitable<std::optional<Reply>> on_data();
   net::awaitable<std::optional<Reply>> on_bdat(const Command& cmd);
-  // Checks, stores, and answers a complete message (DATA or BDAT LAST).
-  net::awaitable<Reply> finish_message(std::string body, uint64_t size, bool too_big,
+  // Checks, stores, and answers a complete message (DATA or BDAT LAST). A
+  // refused `content` (the memory budget ran out) gets 452 4.3.1.
+  net::awaitable<Reply> finish_message(MessageBuffer content, uint64_t size, bool too_big,
                                        bool eight_bit);
   void reset_transaction();
+  // An empty reservation against the daemon's memory budget (unbounded without one).
+  MessageMemoryBudget::Reservation memory_reservation();
+  // 452 4.3.1 for a message the memory budget cannot hold (logged at most once a minute).
+  Reply no_memory();
 
   // I/O. Each returns false when the connection is gone (EOF, reset, cancel).
   // Reads what is there, waiting until `deadline` at most.

@@ -13,6 +13,7 @@
 
 namespace holdd::smtp {
 
+class MessageMemoryBudget;
 class TlsContext;
 
 // What a session needs from the daemon. Pointers are borrowed: they must
@@ -24,6 +25,9 @@ struct SessionDeps {
   // session keeps the one it started with).
   std::function<std::shared_ptr<const Directory>()> directory;
   IntakeStats* stats = nullptr;                  // optional
+  // Bounds message content in RAM across all sessions ([server]
+  // max_message_memory; SIGHUP sets its limit). Optional: null, no bound.
+  MessageMemoryBudget* memory = nullptr;
   std::shared_ptr<MessageAnnotator> annotator;  // optional: no extra headers
   // Inbound STARTTLS; null: not offered. SIGHUP may swap it (SmtpServer::set_tls);
   // a session keeps the one it started with.

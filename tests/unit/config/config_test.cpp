@@ -248,6 +248,37 @@ min_free_disk = 0
   CHECK(c.spool.min_free_disk == 0);
 }
 
+TEST_CASE("parse_config: max_message_memory as written, else the default for this machine") {
+  Config set = parse_ok("[server]\nmax_message_size = \"30MiB\"\nmax_message_memory = \"60MiB\"\n");
+  CHECK(set.server.max_message_memory == 60ull << 20);  // exactly two messages' worth is enough
+  Config unset = parse_ok("");
+  const uint64_t ram = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) *
+                       static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+  CHECK(unset.server.max_message_memory == default_max_message_memory(ram, 50ull << 20));
+  CHECK(unset.server.max_message_memory <= std::max<uint64_t>(512ull << 20, 100ull << 20));
+}
+
+TEST_CASE("default_max_message_memory: 512 MiB, or a quarter of RAM, but room for one largest message") {
+  struct Case {
+    uint64_t ram, max_message_size, expected;
+  };
+  constexpr uint64_t MiB = 1ull << 20, GiB = 1ull << 30;
+  const Case cases[] = {
+      {64 * GiB, 50 * MiB, 512 * MiB},  // a big machine: 512 MiB
+      {2 * GiB, 50 * MiB, 512 * MiB},   // a quarter is exactly 512 MiB
+      {1 * GiB, 50 * MiB, 256 * MiB},   // a quarter of RAM is smaller
+      {256 * MiB, 50 * MiB, 100 * MiB}, // but never below 2 x max_message_size
+      {64 * GiB, 400 * MiB, 800 * MiB}, // likewise on a big machine
+      {0, 50 * MiB, 512 * MiB},         // RAM unknown
+      {64 * GiB, ~0ull, ~0ull},         // no overflow
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.ram);
+    CAPTURE(c.max_message_size);
+    CHECK(default_max_message_memory(c.ram, c.max_message_size) == c.expected);
+  }
+}
+
 TEST_CASE("parse_config: socket_mode is octal, as a string or an octal integer") {
   struct Case {
     std::string_view value;
@@ -307,6 +338,12 @@ TEST_CASE("parse_config: each bad value is an error naming the key and the reaso
       {"[server]\nmax_message_size = 0", "server.max_message_size", "at least 1"},
       {"[server]\nmax_message_size = -5", "server.max_message_size", "negative"},
       {"[server]\nmax_message_size = 1.5", "server.max_message_size", "float"},
+      {"[server]\nmax_message_memory = \"lots\"", "server.max_message_memory", "expected a size"},
+      {"[server]\nmax_message_memory = 0", "server.max_message_memory", "at least 1"},
+      {"[server]\nmax_message_memory = \"64MiB\"", "server.max_message_memory",
+       "at least 2 x server.max_message_size (104857600 bytes)"},  // against the default 50MiB
+      {"[server]\nmax_message_size = \"40MiB\"\nmax_message_memory = \"79MiB\"", "server.max_message_memory",
+       "held twice in memory"},
       {"[server]\nmax_recipients = 0", "server.max_recipients", "from 1 to"},
       {"[server]\nmax_recipients = \"1000\"", "server.max_recipients", "expected an integer"},
       {"[server]\nmax_recipients = 4294967296", "server.max_recipients", "from 1 to 4294967295"},

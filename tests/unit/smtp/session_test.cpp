@@ -22,6 +22,7 @@
 #include <openssl/x509.h>
 #include <random>
 
+#include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/server.h"
 #include "holdd/smtp/tls_context.h"
 #include "test_certificate.h"
@@ -123,7 +124,8 @@ struct Harness {
   uint16_t port = 0;
 
   explicit Harness(const std::function<void(ServerConfig&)>& tweak = {},
-                   std::shared_ptr<TlsContext> tls = nullptr) {
+                   std::shared_ptr<TlsContext> tls = nullptr, MessageMemoryBudget* memory = nullptr,
+                   std::shared_ptr<MessageAnnotator> annotator = nullptr) {
     SpoolOptions options;
     options.path = dir.path.string();
     options.initial_state = MailboxState::kHeld;
@@ -148,6 +150,8 @@ struct Harness {
     deps.directory = [this] { return directory; };
     deps.stats = &stats;
     deps.tls = std::move(tls);
+    deps.memory = memory;
+    deps.annotator = std::move(annotator);
     server = std::make_unique<SmtpServer>(io, deps);
     const std::vector<Endpoint> listen = {Endpoint{"127.0.0.1", 0}};
     REQUIRE(server->listen(listen).is_ok());
@@ -588,6 +592,150 @@ TEST_CASE("Session: set_tls: new connections get the new certificate, connected 
     CHECK(starts_with(co_await plain.command("STARTTLS"), "502 5.5.1 "));
     CHECK(starts_with(co_await early.command("EHLO client.test"), "250-mx.test"));  // still fine
   });
+}
+
+// Issue 12 item 4: message content in RAM is bounded by one budget for all
+// sessions; what it cannot hold gets 452 4.3.1, and nothing acknowledged is lost.
+TEST_CASE("Session: memory budget: 452 instead of 354, 452 at the end of DATA, SIZE=, in sync, a retry works") {
+  MessageMemoryBudget budget(1u << 20);  // 1 MiB: 512 KiB of content
+  Harness h([](ServerConfig& c) { c.max_message_size = 1u << 20; }, nullptr, &budget);
+  const std::string line = std::string(78, 'm') + "\r\n";
+  std::string big, small;
+  for (int i = 0; i < 4000; ++i) big += line;    // 320000 octets
+  for (int i = 0; i < 1250; ++i) small += line;  // 100000 octets
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client a = co_await hh.connect();
+    Client b = co_await hh.connect();
+    co_await a.reply();
+    co_await b.reply();
+    co_await a.command("EHLO a.test");
+    co_await b.command("EHLO b.test");
+    co_await a.command("MAIL FROM:<a@sender.test>");
+    co_await a.command("RCPT TO:<anna@example.com>");
+    CHECK(starts_with(co_await a.command("DATA"), "354 "));  // 64 KiB of content reserved
+    // Everything else is taken: b cannot even begin, a runs out midway.
+    MessageMemoryBudget::Reservation other = budget.reservation();
+    REQUIRE(other.grow(budget.available()));
+    co_await b.command("MAIL FROM:<b@sender.test>");
+    co_await b.command("RCPT TO:<bob@example.com>");
+    CHECK(co_await b.command("DATA") == "452 4.3.1 Insufficient system storage");
+    CHECK(co_await b.command("RSET") == "250 2.0.0 Ok");
+    co_await a.send("Subject: too much for now\r\n\r\n" + big + ".\r\n");
+    CHECK(co_await a.reply() == "452 4.3.1 Insufficient system storage");
+    CHECK(co_await a.command("NOOP") == "250 2.0.0 Ok");  // in sync after the discarded content
+    CHECK(budget.used() == other.bytes());  // a gave back what it held at once
+
+    // A declared size is checked against what is left (twice the size: the peak).
+    REQUIRE(other.grow(budget.available()));  // what a gave back
+    CHECK(co_await b.command("MAIL FROM:<b@sender.test> SIZE=1000") ==
+          "452 4.3.1 Insufficient system storage");
+    other.release();
+    CHECK(co_await b.command("MAIL FROM:<b@sender.test> SIZE=600000") ==
+          "452 4.3.1 Insufficient system storage");  // 2 x 600000 > 1 MiB
+    CHECK(co_await b.command("MAIL FROM:<b@sender.test> SIZE=400000") == "250 2.1.0 Ok");
+    CHECK(co_await b.command("RCPT TO:<bob@example.com>") == "250 2.1.5 Ok");
+    CHECK(starts_with(co_await b.command("DATA"), "354 "));
+    co_await b.send("Subject: b\r\n\r\n" + small + ".\r\n");
+    CHECK(starts_with(co_await b.reply(), "250 2.0.0 Ok: queued as "));
+
+    // With memory back, a's retry (same session, no RSET needed) is accepted.
+    co_await a.command("MAIL FROM:<a@sender.test>");
+    co_await a.command("RCPT TO:<anna@example.com>");
+    CHECK(starts_with(co_await a.command("DATA"), "354 "));
+    co_await a.send("Subject: retried\r\n\r\n" + small + ".\r\n");
+    CHECK(starts_with(co_await a.reply(), "250 2.0.0 Ok: queued as "));
+    CHECK(budget.used() == 0);  // every reservation given back once put() completed
+  });
+  CHECK(h.stored("anna@example.com").ends_with("Subject: retried\r\n\r\n" + small));
+  CHECK(h.stored("bob@example.com").ends_with("Subject: b\r\n\r\n" + small));
+  CHECK(h.spool->queue("anna@example.com").size() == 1);
+  CHECK(h.stats.messages_accepted == 2);
+  CHECK(budget.peak() <= budget.limit());
+  CHECK(budget.refusals() == 4);  // b's DATA, a's content, two SIZE=
+}
+
+TEST_CASE("Session: memory budget and BDAT: 452 before or after the chunk ends the transaction") {
+  MessageMemoryBudget budget(1u << 20);
+  Harness h([](ServerConfig& c) { c.max_message_size = 1u << 20; }, nullptr, &budget);
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO c.test");
+    MessageMemoryBudget::Reservation other = budget.reservation();
+    // Less than the 2 x 64 KiB a chunk needs to begin: 452 before reading it.
+    REQUIRE(other.grow(budget.available() - 100 * 1024));
+    co_await c.command("MAIL FROM:<a@sender.test>");
+    co_await c.command("RCPT TO:<anna@example.com>");
+    co_await c.send("BDAT 200000\r\n" + std::string(200000, 'x') + "BDAT 1 LAST\r\nx");
+    CHECK(co_await c.reply() == "452 4.3.1 Insufficient system storage");
+    CHECK(starts_with(co_await c.reply(), "503 5.5.1 "));  // the transaction is over
+    CHECK(co_await c.command("NOOP") == "250 2.0.0 Ok");
+
+    // Enough to begin (2 x 64 KiB), not for the whole chunk: 452 after it.
+    other.release();
+    REQUIRE(other.grow(budget.available() - 200 * 1024));
+    co_await c.command("MAIL FROM:<a@sender.test>");
+    co_await c.command("RCPT TO:<anna@example.com>");
+    co_await c.send("BDAT 6\r\nfirst\nBDAT 200000\r\n" + std::string(200000, 'y') + "BDAT 1 LAST\r\ny");
+    CHECK(co_await c.reply() == "250 2.0.0 Ok: 6 octets received");
+    CHECK(co_await c.reply() == "452 4.3.1 Insufficient system storage");
+    CHECK(starts_with(co_await c.reply(), "503 5.5.1 "));
+    CHECK(co_await c.command("NOOP") == "250 2.0.0 Ok");
+    CHECK(budget.used() == other.bytes());
+
+    other.release();
+    co_await c.command("MAIL FROM:<a@sender.test>");
+    co_await c.command("RCPT TO:<anna@example.com>");
+    co_await c.send("BDAT 6\r\nfirst\nBDAT 7 LAST\r\nsecond\n");
+    CHECK(co_await c.reply() == "250 2.0.0 Ok: 6 octets received");
+    CHECK(starts_with(co_await c.reply(), "250 2.0.0 Ok: queued as "));
+    CHECK(budget.used() == 0);
+  });
+  CHECK(h.spool->queue("anna@example.com").size() == 1);
+  CHECK(h.stored("anna@example.com").ends_with("first\r\nsecond\r\n"));
+}
+
+// Prepends header fields longer than the spare room behind the content (8 KiB),
+// and can take the whole budget while it runs (as other sessions could).
+struct LongHeaderAnnotator : MessageAnnotator {
+  MessageMemoryBudget* budget = nullptr;
+  MessageMemoryBudget::Reservation* hog = nullptr;  // grown to all that is left, if set
+  net::awaitable<std::string> annotate(const ClientInfo&, const Envelope&, std::string&) override {
+    if (hog != nullptr) REQUIRE(hog->grow(budget->available()));
+    std::string fields = "X-Long: start";
+    for (int i = 0; i < 400; ++i) fields += "\r\n\tfolded line number " + std::to_string(i) + " of a long field";
+    co_return fields + "\r\n";
+  }
+};
+
+TEST_CASE("Session: memory budget: headers longer than the spare room are charged, or 452") {
+  MessageMemoryBudget budget(1u << 20);
+  auto annotator = std::make_shared<LongHeaderAnnotator>();
+  annotator->budget = &budget;
+  MessageMemoryBudget::Reservation hog = budget.reservation();
+  Harness h([](ServerConfig& c) { c.max_message_size = 1u << 20; }, nullptr, &budget, annotator);
+  h.run([&](Harness& hh) -> net::awaitable<void> {
+    Client c = co_await hh.connect();
+    co_await c.reply();
+    co_await c.command("EHLO c.test");
+    for (bool starved : {false, true}) {
+      CAPTURE(starved);
+      annotator->hog = starved ? &hog : nullptr;
+      co_await c.command("MAIL FROM:<a@sender.test>");
+      co_await c.command("RCPT TO:<anna@example.com>");
+      CHECK(starts_with(co_await c.command("DATA"), "354 "));
+      co_await c.send("Subject: long headers\r\n\r\nbody\r\n.\r\n");
+      CHECK(starts_with(co_await c.reply(), starved ? "452 4.3.1 " : "250 2.0.0 Ok: queued as "));
+      CHECK(budget.used() == hog.bytes());
+      hog.release();
+    }
+  });
+  CHECK(h.spool->queue("anna@example.com").size() == 1);
+  const std::string stored = h.stored("anna@example.com");
+  CHECK(stored.find("X-Long: start\r\n\tfolded line number 0 ") != std::string::npos);
+  CHECK(stored.find("folded line number 399 of a long field\r\n") != std::string::npos);
+  CHECK(stored.ends_with("Subject: long headers\r\n\r\nbody\r\n"));
+  CHECK(budget.peak() <= budget.limit());
 }
 
 }  // namespace
