@@ -22,6 +22,11 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "holdd(config=None, old_lmtp=False, new_lmtp=False, start=True, "
         "sinks_up=True): per-test settings for the holdd fixture")
+    # A skip is a test that checked nothing: always list each with its reason in the
+    # summary (as -rs does), also under `pytest -q` and ctest.
+    chars = config.option.reportchars or ""
+    if not any(c in chars for c in "sSaA"):
+        config.option.reportchars = chars + "s"
 
 
 @pytest.hookimpl(hookwrapper=True)

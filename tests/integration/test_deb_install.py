@@ -6,8 +6,9 @@ systemd-sysv: the smallest Debian 12 that boots) is booted with
 container has only its own loopback. In it, in order (each step needs the previous):
 
   1. `apt-get install -y ./holdd_VERSION_ARCH.deb` resolves the dependencies from
-     Debian's mirror and runs the maintainer scripts under the running systemd:
-     dpkg status, the holdd user and group, spool and socket directories, conffiles;
+     the Debian archive the root was bootstrapped from and runs the maintainer
+     scripts under the running systemd: dpkg status, the holdd user and group,
+     spool and socket directories, conffiles;
   2. `holdd --check-config` refuses the example only for its TLS files, and accepts
      it adjusted to the container (listen 127.0.0.1:25, upstreams on loopback);
   3. `systemctl enable --now holdd` (Type=notify: it returns once holdd sent
@@ -33,7 +34,11 @@ Runs only as root with debootstrap and systemd-nspawn (scripts/install-deps.sh
 installs them), and only in the release tree: the packaged binaries are stripped
 release builds either way, so the ASan tree would test the same thing twice.
 HOLDD_DEB_INSTALL_TEST=0 skips it, =1 runs it in any tree.
-Debian's mirror: HOLDD_DEBIAN_MIRROR (default http://deb.debian.org/debian)."""
+
+The Debian archive to bootstrap from is the machine's own: the first Debian archive
+URI in its apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list and
+*.sources; see debian_archive_uri()), or HOLDD_DEBIAN_MIRROR when set. With neither
+the bootstrap step skips, saying so; a cached tarball needs no archive URI."""
 import ctypes
 import fcntl
 import json
@@ -51,7 +56,7 @@ import pytest
 from helpers import binary, wait_until
 
 SUITE = "bookworm"
-MIRROR = os.environ.get("HOLDD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+APT_ETC = Path("/etc/apt")
 CACHE = Path(os.environ.get("HOLDD_TEST_CACHE", "/var/cache/holdd-tests"))
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 CONFFILES = ["/etc/holdd/holdd.toml", "/etc/holdd/mailboxes.txt", "/etc/holdd/aliases.txt"]
@@ -62,27 +67,120 @@ def build_tree():
     return Path(binary("HOLDD_BIN", "holdd")).resolve().parent
 
 
+# --- the Debian archive to bootstrap from: the machine's own apt sources --------------
+
+def one_line_entries(text):
+    """(types, uris, suites, components, options) per source line of a sources.list
+    file: `deb [option=value ...] URI SUITE [COMPONENT ...]`."""
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        kind, rest, options = words[0], words[1:], []
+        if rest and rest[0].startswith("["):  # options: up to the word that ends with ]
+            while rest and not rest[0].endswith("]"):
+                options.append(rest.pop(0))
+            options.append(rest.pop(0) if rest else "")
+        if len(rest) >= 2:
+            yield [kind], [rest[0]], [rest[1]], rest[2:], " ".join(options)
+
+
+def deb822_entries(text):
+    """(types, uris, suites, components, signed-by) per stanza of a deb822 .sources
+    file; stanzas with `Enabled: no` are left out."""
+    for stanza in re.split(r"\n[ \t]*\n", text):
+        fields, key = {}, None
+        for line in stanza.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            if line[0] in " \t" and key is not None:  # continuation of a folded field
+                fields[key] += " " + line.strip()
+                continue
+            key, _, value = line.partition(":")
+            key = key.strip().lower()
+            fields[key] = value.strip()
+        if fields.get("enabled", "yes").lower() == "no":
+            continue
+        yield (fields.get("types", "").split(), fields.get("uris", "").split(),
+               fields.get("suites", "").split(), fields.get("components", "").split(),
+               fields.get("signed-by", ""))
+
+
+def debian_archive_uri(sources, suite=SUITE):
+    """The Debian archive to bootstrap `suite` from, out of `sources`: (file name,
+    text) pairs in apt's reading order. A candidate is a `deb` entry on a network URI
+    (not file:, cdrom:, copy:) with component main and neither the security archive
+    nor a -security suite. The first candidate signed by Debian's archive keyring
+    wins (a third-party archive has its own key), then the first that carries
+    `suite`, then the first (a machine on another release, whose archive serves
+    `suite` too; entries in the old format often name no key). None when there is
+    no candidate."""
+    candidates = []
+    for name, text in sources:
+        entries = deb822_entries(text) if name.endswith(".sources") else one_line_entries(text)
+        for types, uris, suites, components, signed_by in entries:
+            if "deb" not in types or "main" not in components:
+                continue
+            if any("security" in s for s in suites):
+                continue
+            for uri in uris:
+                scheme = uri.split(":", 1)[0].lower()
+                if scheme not in ("http", "https", "ftp") or "security" in uri.lower():
+                    continue
+                rank = (0 if "debian-archive-keyring" in signed_by else 1,
+                        0 if suite in suites else 1, len(candidates))
+                candidates.append((rank, uri.rstrip("/")))
+    return min(candidates)[1] if candidates else None
+
+
+def machine_sources(etc=APT_ETC):
+    """(file name, text) of the machine's apt sources, in apt's order: sources.list,
+    then sources.list.d/*.list and *.sources sorted by name."""
+    files = [etc / "sources.list"]
+    parts = etc / "sources.list.d"
+    if parts.is_dir():
+        files += sorted(p for p in parts.iterdir() if p.suffix in (".list", ".sources"))
+    out = []
+    for f in files:
+        try:
+            out.append((f.name, f.read_text(errors="replace")))
+        except OSError:
+            pass
+    return out
+
+
+def mirror():
+    """HOLDD_DEBIAN_MIRROR when set, else the machine's own Debian archive URI."""
+    return os.environ.get("HOLDD_DEBIAN_MIRROR") or debian_archive_uri(machine_sources())
+
+
 def skip_reason():
+    """Why the installation cannot run on this machine or tree, or None."""
     forced = os.environ.get("HOLDD_DEB_INSTALL_TEST")
     if forced == "0":
-        return "HOLDD_DEB_INSTALL_TEST=0"
+        return "deb install test NOT RUN: HOLDD_DEB_INSTALL_TEST=0"
     if os.geteuid() != 0:
-        return "needs root (debootstrap, systemd-nspawn, nsenter)"
+        return (f"deb install test NOT RUN: needs root (debootstrap, systemd-nspawn, nsenter); "
+                f"running as uid {os.geteuid()}")
     missing = [t for t in ("debootstrap", "systemd-nspawn", "nsenter", "cpack", "dpkg-deb",
                            "dpkg-shlibdeps") if shutil.which(t) is None]
     if missing:
-        return (f"needs {', '.join(missing)} (scripts/install-deps.sh installs debootstrap, "
-                "systemd-container, dpkg-dev)")
+        return (f"deb install test NOT RUN: {', '.join(missing)} not found "
+                "(scripts/install-deps.sh installs debootstrap, systemd-container, dpkg-dev)")
     cache = build_tree() / "CMakeCache.txt"
     if forced != "1" and cache.exists() and \
             re.search(r"(?m)^HOLDD_SANITIZE:BOOL=(ON|1|TRUE|YES)$", cache.read_text()):
-        return ("runs in the release tree only (this is the sanitizer tree: "
+        return ("deb install test NOT RUN: release tree only (this is the sanitizer tree: "
                 "HOLDD_SANITIZE=ON); HOLDD_DEB_INSTALL_TEST=1 forces it")
     return None
 
 
-_reason = skip_reason()
-pytestmark = pytest.mark.skipif(_reason is not None, reason=_reason or "")
+def skip_unless_installable():
+    """Called by the deb and container fixtures, so that only the installation steps
+    skip: the apt sources parsing tests at the end of the file run everywhere."""
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
 
 
 def run(cmd, timeout=300, check=True, **kw):
@@ -133,14 +231,21 @@ def bootstrapped_tarball():
         if tarball.exists():
             TIMINGS["debootstrap"] = "cached"
             return tarball
+        uri = mirror()
+        if uri is None:
+            pytest.skip(f"deb install test NOT RUN: no cached {tarball} and no Debian archive "
+                        f"to bootstrap {SUITE} from: no deb entry with component main in "
+                        f"{APT_ETC}/sources.list or {APT_ETC}/sources.list.d/*.list, *.sources "
+                        "(security, file: and cdrom: entries do not count); set "
+                        "HOLDD_DEBIAN_MIRROR to the archive's URI")
         work = Path(tempfile.mkdtemp(prefix="bootstrap-", dir=CACHE))
         try:
             t0 = time.monotonic()
             root = work / "root"
             r = run(["debootstrap", "--variant=minbase", "--include=systemd-sysv", f"--arch={arch}",
-                     SUITE, root, MIRROR], timeout=900, check=False)
+                     SUITE, root, uri], timeout=900, check=False)
             assert r.returncode == 0, \
-                f"debootstrap failed ({MIRROR}):\n{r.stdout[-5000:]}\n{r.stderr[-5000:]}"
+                f"debootstrap failed ({uri}):\n{r.stdout[-5000:]}\n{r.stderr[-5000:]}"
             assert not mounts_under(root), f"debootstrap left mounts: {mounts_under(root)}"
             for leftover in (root / "var/cache/apt/archives").glob("*.deb"):
                 leftover.unlink()
@@ -154,10 +259,12 @@ def bootstrapped_tarball():
 
 @pytest.fixture(scope="module")
 def deb(tmp_path_factory):
+    skip_unless_installable()
     build = build_tree()
     config = build / "CPackConfig.cmake"
     if not config.exists():
-        pytest.skip(f"no {config}: HOLDD_BIN is not in a configured build tree")
+        pytest.skip(f"deb install test NOT RUN: no {config}: HOLDD_BIN is not in a "
+                    "configured build tree")
     out = tmp_path_factory.mktemp("pkg")
     t0 = time.monotonic()
     # One cpack at a time per build tree (test_package.py takes the same lock): both
@@ -280,6 +387,7 @@ class Container:
 
 @pytest.fixture(scope="module")
 def container(tmp_path_factory):
+    skip_unless_installable()
     tarball = bootstrapped_tarball()
     work = tmp_path_factory.mktemp("debian12")
     root = work / "root"
@@ -308,7 +416,7 @@ def container(tmp_path_factory):
 def earlier_steps_passed(request):
     """The tests are the steps of one installation, in file order: after a failed
     step the later ones are skipped rather than failing for the same reason."""
-    if request.session.testsfailed:
+    if "container" in request.fixturenames and request.session.testsfailed:
         pytest.skip("an earlier step of the installation failed")
 
 
@@ -514,3 +622,66 @@ def test_apt_purge_stops_and_removes_it(container):
     # Kept: the spool (it may hold undelivered mail) and the user owning it.
     assert c.out("stat -c '%U:%G' /var/spool/holdd/data.mdb") == "holdd:holdd"
     c.sh("getent passwd holdd >/dev/null")
+
+
+# --- the apt sources parsing (runs everywhere: no root, no container) ----------------
+# Host names are placeholders from the reserved example domains (RFC 2606).
+
+DEB822 = """\
+Types: deb
+# a comment, then a folded field
+URIs: http://archive.example.net/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By:
+ /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://archive.example.net/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+ONE_LINE = """\
+# deb http://commented.example/debian bookworm main
+deb cdrom:[Debian GNU/Linux 12 _Bookworm_ - Official amd64 DVD]/ bookworm main
+deb file:/srv/local-repo bookworm main
+deb-src http://source-only.example/debian bookworm main
+deb http://security.example/debian-security bookworm-security main
+deb [ arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg ] https://one-line.example/debian/ bookworm main contrib
+"""
+
+
+@pytest.mark.parametrize("sources, expected", [
+    ([("debian.sources", DEB822)], "http://archive.example.net/debian"),
+    ([("sources.list", ONE_LINE)], "https://one-line.example/debian"),
+    # apt's order: sources.list before sources.list.d/
+    ([("sources.list", ONE_LINE), ("debian.sources", DEB822)], "https://one-line.example/debian"),
+    # an entry for another suite (a third-party archive) loses to one that carries bookworm
+    ([("vendor.list", "deb http://vendor.example/apt nodistro main\n"),
+      ("sources.list", "deb http://old-format.example/debian bookworm main\n")],
+     "http://old-format.example/debian"),
+    # one signed by Debian's archive keyring wins over a third party's bookworm suite
+    ([("a-vendor.list", "deb [signed-by=/usr/share/keyrings/vendor.gpg] "
+                        "http://vendor.example/apt bookworm main\n"),
+      ("debian.sources", DEB822)], "http://archive.example.net/debian"),
+    # no entry carries bookworm: the first candidate (a machine on another release)
+    ([("sources.list", "deb http://next.example/debian trixie main\n")], "http://next.example/debian"),
+    ([("debian.sources", "Enabled: no\n" + DEB822.split("\n\n")[0])], None),
+    ([("debian.sources", DEB822.split("\n\n")[1])], None),  # only security
+    ([("sources.list", "\n".join(ONE_LINE.splitlines()[:5]))], None),  # no network deb entry
+    ([("sources.list", "deb http://archive.example.net/debian bookworm contrib\n")], None),
+    ([], None),
+], ids=["deb822", "one-line", "apt-order", "suite-wins", "keyring-wins", "other-release",
+        "disabled", "security-only", "no-network-entry", "no-main", "no-sources"])
+def test_debian_archive_uri_from_apt_sources(sources, expected):
+    assert debian_archive_uri(sources) == expected
+
+
+def test_machine_sources_reads_list_and_sources_files_in_apts_order(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "b.sources").write_text(DEB822)
+    (tmp_path / "sources.list.d" / "a.list").write_text("deb http://a.example/debian sid main\n")
+    (tmp_path / "sources.list.d" / "c.list.disabled").write_text(ONE_LINE)
+    assert [name for name, _ in machine_sources(tmp_path)] == ["a.list", "b.sources"]
+    assert debian_archive_uri(machine_sources(tmp_path)) == "http://archive.example.net/debian"

@@ -21,7 +21,8 @@ def _mount_small_fs(path, size_mb):
     """Mounts a `size_mb` MB file system on `path`: tmpfs, else a loop-mounted ext4
     image. Returns (description, cleanup) or raises pytest.skip with the reasons."""
     if os.geteuid() != 0:
-        pytest.skip("mounting a small file system for the spool needs root")
+        pytest.skip(f"full-disk test NOT RUN: mounting a small file system for the spool "
+                    f"needs root; running as uid {os.geteuid()}")
     errors = []
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(path)],
                        capture_output=True, text=True)
@@ -44,7 +45,8 @@ def _mount_small_fs(path, size_mb):
     except OSError as e:
         errors.append(f"loop ext4: {e}")
     image.unlink(missing_ok=True)
-    pytest.skip("cannot mount a small file system for the spool: " + "; ".join(errors))
+    pytest.skip("full-disk test NOT RUN: this machine cannot mount a small file system for "
+                "the spool: " + "; ".join(errors))
 
 
 def _umount(path):

@@ -23,9 +23,11 @@ import pytest
 
 from helpers import RawSmtp, binary, free_port, make_message, send_ok, wait_until
 
+MISSING_TOOLS = [t for t in ("cpack", "dpkg-deb", "dpkg-shlibdeps") if shutil.which(t) is None]
 pytestmark = pytest.mark.skipif(
-    any(shutil.which(t) is None for t in ("cpack", "dpkg-deb", "dpkg-shlibdeps")),
-    reason="needs cpack (cmake) and dpkg-deb, dpkg-shlibdeps (dpkg-dev)")
+    bool(MISSING_TOOLS),
+    reason=f"package tests NOT RUN: {', '.join(MISSING_TOOLS)} not found in PATH (cpack: "
+           "Debian package cmake; dpkg-deb, dpkg-shlibdeps: dpkg-dev; scripts/install-deps.sh)")
 
 CONFFILES = ["/etc/holdd/holdd.toml", "/etc/holdd/mailboxes.txt", "/etc/holdd/aliases.txt"]
 EXPECTED_FILES = [
@@ -51,7 +53,8 @@ def deb(tmp_path_factory):
     build = Path(binary("HOLDD_BIN", "holdd")).resolve().parent
     config = build / "CPackConfig.cmake"
     if not config.exists():
-        pytest.skip(f"no {config}: HOLDD_BIN is not in a configured build tree")
+        pytest.skip(f"package tests NOT RUN: no {config}: HOLDD_BIN is not in a configured "
+                    "build tree")
     out = tmp_path_factory.mktemp("pkg")
     # One cpack at a time per build tree (test_deb_install.py takes the same lock):
     # both run cpack's `preinstall` build and write build/systemd/holdd.service.
@@ -234,7 +237,8 @@ def test_postinst_creates_user_and_dirs_and_does_not_start_on_first_install(root
 
 
 @pytest.mark.skipif(shutil.which("lintian") is None or not os.environ.get("HOLDD_LINTIAN"),
-                    reason="opt-in (about 30 s): install lintian and set HOLDD_LINTIAN=1")
+                    reason="lintian test NOT RUN: opt-in (about 30 s): install lintian and set "
+                           "HOLDD_LINTIAN=1")
 def test_lintian_reports(deb):
     r = subprocess.run(["lintian", "--no-tag-display-limit", deb], capture_output=True, text=True,
                        timeout=300)

@@ -84,7 +84,9 @@ def test_smtplib_starttls_message_is_stored_with_tls_in_received(holdd, tmp_path
     assert re.search(r"TLS established: TLSv1\.[23] \S+", holdd.log_text())
 
 
-@pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+@pytest.mark.skipif(shutil.which("swaks") is None,
+                    reason="swaks STARTTLS test NOT RUN: swaks not found in PATH (Debian "
+                           "packages swaks, libnet-ssleay-perl; scripts/install-deps.sh)")
 @pytest.mark.holdd(start=False)
 def test_swaks_tls_delivers(holdd, tmp_path):
     start_with_tls(holdd, tmp_path)

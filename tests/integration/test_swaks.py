@@ -4,7 +4,10 @@ import subprocess
 
 import pytest
 
-pytestmark = pytest.mark.skipif(shutil.which("swaks") is None, reason="swaks not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("swaks") is None,
+    reason="swaks tests NOT RUN: swaks not found in PATH (Debian package swaks; "
+           "scripts/install-deps.sh installs it)")
 
 
 @pytest.mark.parametrize("extra", [[], ["--pipeline"]], ids=["plain", "pipelined"])

@@ -155,10 +155,7 @@ TEST_CASE("from_domain: the RFC5322.From domain, or why there is none") {
 // --- against a real DNS server ----------------------------------------------
 
 TEST_CASE("check_dmarc: policy from DNS, organizational fallback, pass and fail") {
-  if (!testing::dnsmasq_installed()) {
-    MESSAGE("dnsmasq is not installed: DNS tests skipped");
-    return;
-  }
+  if (!testing::dnsmasq_available_or_warn()) return;
   testing::DnsServer dns({
       "--txt-record=_dmarc.example.test,v=DMARC1; p=reject; sp=quarantine",
       "--txt-record=_dmarc.strict.test,v=DMARC1; p=none; adkim=s; aspf=s",

@@ -45,10 +45,7 @@ TEST_CASE("Resolver: a passed deadline fails at once, as temporary") {
 }
 
 TEST_CASE("Resolver: TXT answers, NXDOMAIN and NODATA from dnsmasq on a high port, v4 and v6") {
-  if (!testing::dnsmasq_installed()) {
-    MESSAGE("dnsmasq is not installed: DNS tests skipped");
-    return;
-  }
+  if (!testing::dnsmasq_available_or_warn()) return;
   testing::DnsServer dns({"--txt-record=one.test,v=spf1 -all",
                           "--txt-record=split.test,first half ,second half",
                           "--txt-record=many.test,a", "--txt-record=many.test,b",
