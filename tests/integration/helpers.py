@@ -389,6 +389,7 @@ class Holdd:
         self.write_config()
         self.proc = None
         self.starts = 0
+        self.port_retries = 0
 
     def default_config(self):
         def upstream(sink):
@@ -428,6 +429,8 @@ class Holdd:
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
+                if self._lost_port_race(log_start):
+                    return self.start(timeout)
                 raise AssertionError(f"holdd exited with {self.proc.returncode} before its "
                                      f"banner; its output:\n{self.log_text()}")
             # Ready only once this holdd says so: a banner alone may come from another
@@ -442,6 +445,29 @@ class Holdd:
                 raise AssertionError(f"no 220 banner from holdd on port {self.smtp_port} "
                                      f"within {timeout}s; its output:\n{self.log_text()}")
             time.sleep(0.05)
+
+    def _lost_port_race(self, log_start):
+        """free_port() only finds a port that was free a moment ago: another test's
+        server may have bound it since. When holdd could not listen on a port this
+        helper chose itself (the first start, ports from the default config), choose
+        new ones and say so; a test's own listen settings are left alone."""
+        text = self.log_path.read_bytes()[log_start:].decode(errors="replace")
+        if "Address already in use" not in text or self.port_retries >= 3:
+            return False
+        listen = self.config.get("server", {}).get("listen")
+        metrics = self.config.get("control", {}).get("metrics_listen")
+        if listen != [f"127.0.0.1:{self.smtp_port}"] or metrics not in (
+                None, "", f"127.0.0.1:{self.metrics_port}"):
+            return False
+        self.port_retries += 1
+        self.smtp_port, self.metrics_port = free_port(), free_port()
+        self.config["server"]["listen"] = [f"127.0.0.1:{self.smtp_port}"]
+        if metrics:
+            self.config["control"]["metrics_listen"] = f"127.0.0.1:{self.metrics_port}"
+        self.write_config()
+        with open(self.log_path, "ab") as log:
+            log.write(b"(port taken by another process meanwhile: retrying with new ports)\n")
+        return True
 
     def _banner(self):
         try:
