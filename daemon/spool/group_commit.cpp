@@ -200,7 +200,7 @@ Status GroupCommitWriter::open_transaction(bool& map_full) {
   Status s = lmdb_status(rc, "mdb_txn_begin");
   if (!s.is_ok()) {
     open_ = nullptr;
-    if (is_fatal_lmdb_error(rc)) note_commit_failure(rc, s);
+    last_rc_ = rc;
     return s;
   }
   if (carried_.empty()) return s;
@@ -323,13 +323,9 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
         const int rc = commit_open_transaction();
         commit_ns_.fetch_add(elapsed_ns(commit_start, std::chrono::steady_clock::now()));
         if (rc != MDB_MAP_FULL) {
+          last_rc_ = rc;
           batch_status = lmdb_status(rc, "mdb_txn_commit");
           committed = batch_status.is_ok();
-          if (committed) {
-            note_commit_success();
-          } else {
-            note_commit_failure(rc, batch_status);
-          }
           break;
         }
       }
@@ -346,6 +342,14 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
     if (!batch_status.is_ok()) break;
   }
   if (!journaled) lmdb_failing_ = !committed;
+  // Whatever made it fail (a commit error, a map that cannot grow, a transaction
+  // that cannot begin), the next try waits: the writer never spins.
+  if (committed) {
+    note_commit_success();
+  } else if (!journaled) {
+    note_commit_failure(last_rc_, batch_status);
+  }
+  last_rc_ = MDB_SUCCESS;
   if (committed) {
     commits_.fetch_add(1);
     if (journaling_.journal != nullptr) {

@@ -531,6 +531,13 @@ class Holdd:
         except FileNotFoundError:
             return "(no log)"
 
+    def sanitized(self):
+        """True when this holdd runs under AddressSanitizer (the build-asan tree):
+        its quarantine keeps up to 256 MB of freed memory mapped, so RSS bounds
+        must allow for it (not a leak: LeakSanitizer checks that at exit)."""
+        with open(f"/proc/{self.proc.pid}/maps") as f:
+            return "libasan" in f.read()
+
     def sanitizer_reports(self):
         text = self.log_text()
         markers = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")

@@ -25,12 +25,9 @@ def rss_kb(holdd):
 
 
 def rss_budget_kb(holdd):
-    """How much VmRSS may grow during one abuse scenario: 50 MB; under ASan more,
-    since its quarantine keeps up to 256 MB of freed memory mapped (not a leak:
-    LeakSanitizer checks that at exit)."""
-    with open(f"/proc/{holdd.proc.pid}/maps") as f:
-        asan = "libasan" in f.read()
-    return (50 + (300 if asan else 0)) * 1024
+    """How much VmRSS may grow during one abuse scenario: 50 MB; under ASan more
+    (its quarantine, see Holdd.sanitized)."""
+    return (50 + (300 if holdd.sanitized() else 0)) * 1024
 
 
 def well_behaved_send(holdd, n, source="127.0.0.1", timeout=15):

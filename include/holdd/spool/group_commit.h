@@ -135,6 +135,7 @@ class GroupCommitWriter {
   std::chrono::milliseconds retry_delay_{0};
   std::chrono::steady_clock::time_point failure_logged_{};
   uint64_t failures_unlogged_ = 0;
+  int last_rc_ = MDB_SUCCESS;  // LMDB's code for the current batch's failure, if any
   std::function<void(const Status&)> on_fatal_;
   std::function<int()> commit_error_;
   std::atomic<bool> fatal_{false};

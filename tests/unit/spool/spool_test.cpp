@@ -23,6 +23,7 @@
 #include "holdd/base/clock.h"
 #include "holdd/spool/keys.h"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -615,6 +616,51 @@ TEST_CASE("Spool: the in-memory queue counters agree with a rebuild from LMDB af
     CHECK(b.count == live_backlog.count);
     CHECK(b.oldest_arrival_us == live_backlog.oldest_arrival_us);
     co_return;
+  });
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// A map that cannot grow fails the commit before LMDB's commit error path: the
+// writer must back off then too, not retry the journaled puts in a loop (a
+// spinning writer thread burning a core while the disk is full).
+TEST_CASE("Spool: with journaled puts waiting and a map that cannot grow, the writer does not spin") {
+  TempDir dir;
+  std::atomic<bool> full{false};
+  std::atomic<int> commits_tried{0};
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    SpoolOptions options;
+    options.path = dir.path.string();
+    options.initial_state = MailboxState::kHeld;
+    options.initial_map_size = 1ull << 20;
+    options.max_map_size = 1ull << 20;  // cannot grow
+    options.journal_commit_delay_us = 1'000;
+    options.lmdb_commit_error = [&]() -> int {
+      if (!full.load()) return MDB_SUCCESS;
+      commits_tried.fetch_add(1);
+      return MDB_MAP_FULL;
+    };
+    auto opened = Spool::open(options, io.get_executor());
+    REQUIRE(opened.ok());
+    auto spool = std::move(*opened);
+    full = true;
+    // Journaled: acknowledged, waiting for an LMDB commit that cannot happen.
+    for (int n = 0; n < 3; ++n) {
+      CHECK((co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna, "body"))).ok());
+    }
+    const double before = cpu_seconds();
+    net::steady_timer timer(io, std::chrono::milliseconds(800));
+    co_await timer.async_wait(net::use_awaitable);
+    // With backoff (10 ms doubling): a handful of tries. A spinning writer makes
+    // thousands and burns all of the 0.8 s.
+    CHECK(commits_tried.load() <= 12);
+    CHECK(cpu_seconds() - before < 0.3);
+    full = false;
   });
 }
 
