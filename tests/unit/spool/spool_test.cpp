@@ -508,7 +508,9 @@ TEST_CASE("Spool: while LMDB commits fail the writer backs off, and commits once
     options.path = dir.path.string();
     options.initial_state = MailboxState::kHeld;
     options.initial_map_size = 1ull << 24;
-    options.journal_commit_delay_us = 1'000;
+    // Long enough that the three puts below are all journaled (acknowledged)
+    // before the first LMDB commit is due.
+    options.journal_commit_delay_us = 300'000;
     options.lmdb_commit_error = [&]() -> int {
       if (!failing.load()) return MDB_SUCCESS;
       ++tries;
@@ -639,7 +641,9 @@ TEST_CASE("Spool: with journaled puts waiting and a map that cannot grow, the wr
     options.initial_state = MailboxState::kHeld;
     options.initial_map_size = 1ull << 20;
     options.max_map_size = 1ull << 20;  // cannot grow
-    options.journal_commit_delay_us = 1'000;
+    // Long enough that the three puts below are all journaled (acknowledged)
+    // before the first LMDB commit is due.
+    options.journal_commit_delay_us = 300'000;
     options.lmdb_commit_error = [&]() -> int {
       if (!full.load()) return MDB_SUCCESS;
       commits_tried.fetch_add(1);
@@ -654,10 +658,10 @@ TEST_CASE("Spool: with journaled puts waiting and a map that cannot grow, the wr
       CHECK((co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna, "body"))).ok());
     }
     const double before = cpu_seconds();
-    net::steady_timer timer(io, std::chrono::milliseconds(800));
+    net::steady_timer timer(io, std::chrono::milliseconds(1000));
     co_await timer.async_wait(net::use_awaitable);
-    // With backoff (10 ms doubling): a handful of tries. A spinning writer makes
-    // thousands and burns all of the 0.8 s.
+    // With backoff (10 ms doubling from the first try at 0.3 s): about 7 tries. A
+    // spinning writer makes thousands and burns the 0.7 s after the first.
     CHECK(commits_tried.load() <= 12);
     CHECK(cpu_seconds() - before < 0.3);
     full = false;
