@@ -2,7 +2,9 @@
 // puts MESSAGES messages of SIZE bytes into a fresh spool in DIR from WRITERS
 // concurrent coroutines (so the group commit batches up to WRITERS per fsync) and
 // prints messages/s and the writer's mean apply and commit times. Set
-// HOLDD_SPOOL_PREALLOCATE=0 or HOLDD_SPOOL_MAX_BATCH=1 to see what each buys.
+// HOLDD_SPOOL_JOURNAL=0, HOLDD_SPOOL_PREALLOCATE=1 (or =0) or HOLDD_SPOOL_MAX_BATCH=1
+// to see what each buys: read here into SpoolOptions, as holdd reads them
+// (app/daemon.cpp).
 // Built on demand: cmake --build BUILD --target bench_spool_commit.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <string_view>
 
 #include "holdd/spool/spool.h"
 
@@ -32,6 +35,12 @@ int main(int argc, char** argv) {
   SpoolOptions options;
   options.path = dir;
   options.initial_state = MailboxState::kHeld;
+  if (const char* v = std::getenv("HOLDD_SPOOL_JOURNAL")) options.journal = std::string_view(v) != "0";
+  if (const char* v = std::getenv("HOLDD_SPOOL_PREALLOCATE")) options.preallocate = std::string_view(v) != "0";
+  if (const char* v = std::getenv("HOLDD_SPOOL_MAX_BATCH")) {
+    long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) options.max_batch = static_cast<size_t>(n);  // the writer caps it at 512
+  }
   auto opened = Spool::open(options, io.get_executor());
   if (!opened.ok()) {
     std::fprintf(stderr, "cannot open spool: %s\n", opened.status().message().c_str());

@@ -8,7 +8,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <malloc.h>
+#include <string_view>
 #include <variant>
 
 #include <spdlog/spdlog.h>
@@ -68,6 +70,23 @@ Result<std::shared_ptr<TlsContext>> load_tls(const TlsConfig& config) {
   return tls;
 }
 
+// Benchmarks only: HOLDD_SPOOL_JOURNAL=0 (no intake journal), HOLDD_SPOOL_PREALLOCATE=1
+// or =0 (data-file preallocation on or off) and HOLDD_SPOOL_MAX_BATCH=N (at most N
+// requests per group commit; 1 turns it off) show what each part of intake buys
+// (bench/intake.sh, docs/performance.md). Environment variables rather than config
+// keys: no operator has a reason to set them. The spool never reads the
+// environment; this is the one place that does.
+void apply_spool_bench_overrides(SpoolOptions& options) {
+  if (const char* v = std::getenv("HOLDD_SPOOL_JOURNAL")) options.journal = std::string_view(v) != "0";
+  if (const char* v = std::getenv("HOLDD_SPOOL_PREALLOCATE")) {
+    options.preallocate = std::string_view(v) != "0";
+  }
+  if (const char* v = std::getenv("HOLDD_SPOOL_MAX_BATCH")) {
+    long n = std::strtol(v, nullptr, 10);
+    if (n >= 1) options.max_batch = static_cast<size_t>(n);  // the writer caps it at 512
+  }
+}
+
 class Daemon {
  public:
   Daemon(Config config, std::shared_ptr<const Directory> directory)
@@ -82,6 +101,7 @@ class Daemon {
     spool_options.min_free_disk = config_.spool.min_free_disk;
     spool_options.initial_state = config_.directory.initial_state;
     spool_options.fold_local_part_case = config_.directory.local_part_case == LocalPartCase::kInsensitive;
+    apply_spool_bench_overrides(spool_options);
     auto spool = Spool::open(spool_options, io_.get_executor());
     if (!spool) {
       spdlog::critical("cannot open spool: {}", spool.status().to_string());

@@ -1,31 +1,25 @@
+// GroupCommitWriter: the one writer thread, which applies waiting write requests in
+// one LMDB transaction and makes each batch durable with one journal append or one
+// LMDB commit (group_commit.h).
 #include "holdd/spool/group_commit.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
+#include <optional>
+#include <utility>
 #include <vector>
 
 namespace holdd {
 
 namespace {
-// Bounds one batch, so a burst cannot hold every session behind one huge fsync.
-constexpr size_t kMaxBatch = 512;
 constexpr int kMaxMapGrowths = 8;  // per batch
 
 constexpr std::chrono::milliseconds kFirstRetryDelay{10};
 constexpr std::chrono::milliseconds kMaxRetryDelay{1000};
 constexpr std::chrono::seconds kFailureLogInterval{10};
 
-// HOLDD_SPOOL_MAX_BATCH=1 turns group commit off (one fsync per request): only for
-// benchmarks that show what batching buys (bench/intake.sh).
-size_t max_batch_from_env() {
-  const char* text = std::getenv("HOLDD_SPOOL_MAX_BATCH");
-  if (text == nullptr) return kMaxBatch;
-  long n = std::strtol(text, nullptr, 10);
-  return n >= 1 && n <= static_cast<long>(kMaxBatch) ? static_cast<size_t>(n) : kMaxBatch;
-}
 uint64_t elapsed_ns(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(to - from).count());
 }
@@ -33,9 +27,10 @@ uint64_t elapsed_ns(std::chrono::steady_clock::time_point from, std::chrono::ste
 
 GroupCommitWriter::GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
                                      std::function<void()> after_batch, Journaling journaling,
-                                     std::function<void(const Status&)> on_fatal)
+                                     std::function<void(const Status&)> on_fatal, size_t max_batch)
     : env_(env), grow_map_(std::move(grow_map)), after_batch_(std::move(after_batch)),
-      journaling_(std::move(journaling)), max_batch_(max_batch_from_env()),
+      journaling_(std::move(journaling)),
+      max_batch_(max_batch >= 1 && max_batch <= kMaxBatch ? max_batch : kMaxBatch),
       recorded_seq_(journaling_.journal != nullptr ? journaling_.journal->last_seq() : 0),
       on_fatal_(std::move(on_fatal)), thread_([this] { run(); }) {}
 
@@ -49,12 +44,8 @@ bool GroupCommitWriter::healthy(std::chrono::nanoseconds stall) const {
 
 int GroupCommitWriter::commit_open_transaction() {
   int rc = commit_error_ ? commit_error_() : MDB_SUCCESS;
-  if (rc != MDB_SUCCESS) {
-    mdb_txn_abort(open_);
-  } else {
-    rc = mdb_txn_commit(open_);
-  }
-  open_ = nullptr;
+  if (rc == MDB_SUCCESS) rc = open_->commit();
+  open_.reset();  // aborts it when the injected error stood in for the commit
   return rc;
 }
 
@@ -165,8 +156,7 @@ void GroupCommitWriter::run() {
       // journaled records stay in the journal for the next start.
       for (Request& r : batch) r.done(Status::io_error("spool unusable after a fatal LMDB error"));
       if (stopping) {
-        if (open_ != nullptr) mdb_txn_abort(open_);
-        open_ = nullptr;
+        open_.reset();
         return;
       }
       if (batch.empty()) {
@@ -186,8 +176,7 @@ void GroupCommitWriter::run() {
       spdlog::error("spool: {} journaled messages are not in LMDB yet at stop; the next start "
                     "recovers them from the journal",
                     carried_.size());
-      if (open_ != nullptr) mdb_txn_abort(open_);
-      open_ = nullptr;
+      open_.reset();
       return;
     }
   }
@@ -195,28 +184,25 @@ void GroupCommitWriter::run() {
 
 Status GroupCommitWriter::open_transaction(bool& map_full) {
   map_full = false;
-  if (open_ != nullptr) return Status::ok();
-  const int rc = mdb_txn_begin(env_, nullptr, 0, &open_);
+  if (open_) return Status::ok();
+  const int rc = WriteTxn::begin(env_, nullptr, open_);
   Status s = lmdb_status(rc, "mdb_txn_begin");
   if (!s.is_ok()) {
-    open_ = nullptr;
     last_rc_ = rc;
     return s;
   }
   if (carried_.empty()) return s;
   // The transaction that held the journaled records was aborted: apply them again.
-  WriteTxn txn(open_);
   for (const JournalRecord& record : carried_) {
-    s = journaling_.replay(txn, record);
+    s = journaling_.replay(*open_, record);
     if (!s.is_ok()) break;
   }
   if (!s.is_ok()) {
-    map_full = txn.map_full();
-    mdb_txn_abort(open_);
-    open_ = nullptr;
+    map_full = open_->map_full();
+    open_.reset();
     return s;
   }
-  carried_hooks_ = std::move(txn.after_commit_hooks());
+  carried_hooks_ = std::exchange(open_->after_commit_hooks(), {});
   return s;
 }
 
@@ -255,10 +241,12 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
     for (size_t i = 0; i < batch.size() && !map_full; ++i) {
       hooks[i].clear();
       records[i].reset();
-      MDB_txn* child = nullptr;
-      results[i] = lmdb_status(mdb_txn_begin(env_, open_, 0, &child), "mdb_txn_begin (nested)");
+      // The request's nested transaction: aborted when it goes out of scope, unless
+      // committed into the batch.
+      std::optional<WriteTxn> child;
+      results[i] = lmdb_status(WriteTxn::begin(env_, &*open_, child), "mdb_txn_begin (nested)");
       if (!results[i].is_ok()) continue;
-      WriteTxn txn(child);
+      WriteTxn& txn = *child;
       try {
         results[i] = batch[i].apply(txn);
       } catch (const std::exception& e) {
@@ -266,15 +254,12 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
       }
       if (txn.map_full()) {
         map_full = true;
-        mdb_txn_abort(child);
       } else if (results[i].is_ok()) {
-        results[i] = lmdb_status(mdb_txn_commit(child), "mdb_txn_commit (nested)");
+        results[i] = lmdb_status(txn.commit(), "mdb_txn_commit (nested)");
         if (results[i].is_ok()) {
           hooks[i] = std::move(txn.after_commit_hooks());
           records[i] = std::move(txn.journal_record());
         }
-      } else {
-        mdb_txn_abort(child);
       }
     }
     if (!map_full) {
@@ -307,13 +292,11 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
       // The batch's LMDB commit, with everything journaled before it: after it
       // returns, every request in it is durable and visible.
       if (journaling_.journal != nullptr && journaling_.journal->last_seq() != recorded_seq_) {
-        WriteTxn txn(open_);
-        Status s = journaling_.mark_applied(txn, journaling_.journal->last_seq());
+        Status s = journaling_.mark_applied(*open_, journaling_.journal->last_seq());
         if (!s.is_ok()) {
-          map_full = txn.map_full();
+          map_full = open_->map_full();
           if (!map_full) {
-            mdb_txn_abort(open_);
-            open_ = nullptr;
+            open_.reset();
             batch_status = s;
             break;
           }
@@ -330,10 +313,7 @@ bool GroupCommitWriter::commit_batch(std::deque<Request>& batch, bool force_comm
         }
       }
     }
-    if (open_ != nullptr) {
-      mdb_txn_abort(open_);
-      open_ = nullptr;
-    }
+    open_.reset();  // no transaction may be open while the map grows
     if (attempt >= kMaxMapGrowths) {
       batch_status = Status::no_space("LMDB map full and cannot grow");
       break;

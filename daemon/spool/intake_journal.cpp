@@ -1,3 +1,5 @@
+// IntakeJournal: the append-only file that makes an accepted put durable before
+// its LMDB commit, and reads it back at recovery (intake_journal.h).
 #include "holdd/spool/intake_journal.h"
 
 #include "holdd/spool/zero_fill.h"

@@ -1,3 +1,4 @@
+// The LMDB key layouts of keys.h: queue keys and big-endian integers.
 #include "holdd/spool/keys.h"
 
 namespace holdd::keys {

@@ -1,3 +1,5 @@
+// migrate_mailbox_keys: folds mailbox keys with capitals in the local part once,
+// at open, when local_part_case is "insensitive" (mailbox_key_migration.h).
 #include "holdd/spool/mailbox_key_migration.h"
 
 #include <algorithm>
@@ -19,7 +21,7 @@ namespace holdd {
 namespace {
 
 constexpr std::string_view kInsensitive = "insensitive";
-// The Spool keeps this many state changes per mailbox (spool.cpp); a merge joins
+// The Spool keeps this many state changes per mailbox (spool_write.cpp); a merge joins
 // two histories, so it trims to the same bound, dropping the oldest.
 constexpr size_t kMaxHistory = 200;
 // A merge rewrites records and entries in one transaction; growing the map this
@@ -238,24 +240,23 @@ Result<MailboxKeyMigration> migrate_mailbox_keys(MDB_env* env, const MailboxKeyT
                                                  bool fold_local_part_case,
                                                  const std::function<Status()>& grow_map) {
   for (int attempt = 0;; ++attempt) {
-    MDB_txn* raw = nullptr;
-    Status s = lmdb_status(mdb_txn_begin(env, nullptr, 0, &raw), "mdb_txn_begin");
+    std::optional<WriteTxn> begun;
+    Status s = lmdb_status(WriteTxn::begin(env, nullptr, begun), "mdb_txn_begin");
     if (!s.is_ok()) return s;
-    WriteTxn txn(raw);
+    WriteTxn& txn = *begun;
     const bool marked = txn.read(tables.info, kMailboxKeysCaseKey) == std::optional(kInsensitive);
     // Nothing to do: the keys are folded already, or exact mode has no claim to
     // take back. An empty spool has nothing to fold either: no write, so a new
     // spool opens with no extra commit (and the next open looks again).
-    if (fold_local_part_case ? marked || is_empty(raw, tables) : !marked) {
-      mdb_txn_abort(raw);
-      return MailboxKeyMigration{};
+    if (fold_local_part_case ? marked || is_empty(txn.get(), tables) : !marked) {
+      return MailboxKeyMigration{};  // the transaction aborts: nothing written
     }
     MailboxKeyMigration report;
     // Exact mode rewrites nothing (every key, folded or not, is an exact key); it
     // only withdraws the marker, since what it stores from now on may have capitals.
     s = fold_local_part_case ? fold_keys(txn, tables, report) : txn.erase(tables.info, kMailboxKeysCaseKey);
     if (s.is_ok()) {
-      int rc = mdb_txn_commit(raw);
+      int rc = txn.commit();
       if (rc == MDB_SUCCESS) {
         if (report.ran && report.mailboxes_renamed + report.mailboxes_merged + report.entries_moved > 0) {
           spdlog::info(
@@ -266,10 +267,10 @@ Result<MailboxKeyMigration> migrate_mailbox_keys(MDB_env* env, const MailboxKeyT
         return report;
       }
       if (rc != MDB_MAP_FULL) return lmdb_status(rc, "mdb_txn_commit (mailbox key migration)");
-    } else {
-      mdb_txn_abort(raw);
-      if (!txn.map_full()) return s;
+    } else if (!txn.map_full()) {
+      return s;
     }
+    begun.reset();  // aborted unless its commit ran: the map cannot grow under it
     if (attempt >= kMaxAttempts) return Status::no_space("LMDB map full during the mailbox key migration");
     if (s = grow_map(); !s.is_ok()) return s;
   }

@@ -1,3 +1,5 @@
+// SpoolPreallocation: keeps written zeros ahead of LMDB's last page in data.mdb
+// (preallocation.h).
 #include "holdd/spool/preallocation.h"
 
 #include <spdlog/spdlog.h>

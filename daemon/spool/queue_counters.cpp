@@ -1,3 +1,5 @@
+// QueueCounters: the in-memory per-mailbox totals of what is queued
+// (queue_counters.h).
 #include "holdd/spool/queue_counters.h"
 
 #include <algorithm>

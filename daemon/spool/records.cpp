@@ -1,3 +1,4 @@
+// The codec of records.h: spool records and journaled puts to CBOR and back.
 #include "holdd/spool/records.h"
 
 #include <cstdint>
@@ -173,6 +174,46 @@ bool decode(std::string_view in, MailboxRecord& r) {
     get(j, "np", r.parked);
   } catch (const json::exception&) {
     return false;
+  }
+  return true;
+}
+
+// The journal's head of a put: a CBOR map whose values are the records' own
+// encodings and the mailbox keys, all as byte strings (binary-safe, as above).
+// Journals written before that format hold JSON text ('{'), still read.
+std::string encode_put(const StoredPut& p) {
+  json entries = json::array();
+  for (const QueueEntry& e : p.entries) {
+    entries.push_back(json::array({bytes(e.mailbox), e.seq, bytes(encode(e))}));
+  }
+  std::string out;
+  json::to_cbor(json{{"m", bytes(encode(p.meta))}, {"e", std::move(entries)}}, out);
+  return out;
+}
+
+bool decode_put(std::string_view head, StoredPut& p) {
+  if (head.empty()) return false;
+  json j = head.front() == '{' ? json::parse(head, nullptr, /*allow_exceptions=*/false)
+                               : json::from_cbor(head, /*strict=*/true, /*allow_exceptions=*/false);
+  auto text = [](const json& v, std::string& out) {
+    if (v.is_binary()) {
+      out.assign(v.get_binary().begin(), v.get_binary().end());
+    } else if (v.is_string()) {
+      out = v.get<std::string>();
+    } else {
+      return false;
+    }
+    return true;
+  };
+  if (!j.is_object() || !j.contains("m") || !j.contains("e") || !j["e"].is_array()) return false;
+  std::string record;
+  if (!text(j["m"], record) || !decode(record, p.meta)) return false;
+  for (const json& item : j["e"]) {
+    if (!item.is_array() || item.size() != 3 || !item[1].is_number_unsigned()) return false;
+    QueueEntry e;
+    if (!text(item[2], record) || !decode(record, e) || !text(item[0], e.mailbox)) return false;
+    e.seq = item[1].get<uint64_t>();
+    p.entries.push_back(std::move(e));
   }
   return true;
 }

@@ -1,7 +1,10 @@
+// WriteTxn: an owned LMDB write transaction (aborted unless committed), its reads
+// and writes, and lmdb_status(), LMDB's codes as a Status.
 #include "holdd/spool/write_txn.h"
 
 #include <cerrno>
 #include <string>
+#include <utility>
 
 namespace holdd {
 
@@ -10,6 +13,40 @@ Status lmdb_status(int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
   if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) return Status::no_space(std::move(msg));
   return Status::io_error(std::move(msg));
+}
+
+int WriteTxn::begin(MDB_env* env, WriteTxn* parent, std::optional<WriteTxn>& out) {
+  out.reset();
+  MDB_txn* txn = nullptr;
+  const int rc = mdb_txn_begin(env, parent != nullptr ? parent->txn_ : nullptr, 0, &txn);
+  if (rc == MDB_SUCCESS) out.emplace(WriteTxn(txn));
+  return rc;
+}
+
+WriteTxn::~WriteTxn() {
+  if (txn_ != nullptr) mdb_txn_abort(txn_);
+}
+
+WriteTxn::WriteTxn(WriteTxn&& other) noexcept
+    : txn_(std::exchange(other.txn_, nullptr)),
+      map_full_(other.map_full_),
+      after_commit_(std::move(other.after_commit_)),
+      journal_(std::move(other.journal_)) {}
+
+WriteTxn& WriteTxn::operator=(WriteTxn&& other) noexcept {
+  if (this != &other) {
+    if (txn_ != nullptr) mdb_txn_abort(txn_);
+    txn_ = std::exchange(other.txn_, nullptr);
+    map_full_ = other.map_full_;
+    after_commit_ = std::move(other.after_commit_);
+    journal_ = std::move(other.journal_);
+  }
+  return *this;
+}
+
+int WriteTxn::commit() {
+  // mdb_txn_commit frees the transaction whatever it returns.
+  return mdb_txn_commit(std::exchange(txn_, nullptr));
 }
 
 Status WriteTxn::check(int rc, std::string_view what) {

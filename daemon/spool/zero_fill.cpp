@@ -1,3 +1,4 @@
+// zero_fill: extends a file with written, flushed zeros (zero_fill.h).
 #include "holdd/spool/zero_fill.h"
 
 #include <unistd.h>

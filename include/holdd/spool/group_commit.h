@@ -17,6 +17,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -52,6 +53,9 @@ class GroupCommitWriter {
 
   using Journaling = GroupCommitJournaling;
 
+  // Bounds one batch, so a burst cannot hold every session behind one huge fsync.
+  static constexpr size_t kMaxBatch = 512;
+
   // `grow_map` is called on the writer thread, with no transaction open, when the
   // map is full; it returns non-OK when the map cannot grow any more.
   // `after_batch` (optional) runs on the writer thread after each LMDB commit's
@@ -60,9 +64,13 @@ class GroupCommitWriter {
   // after which the environment cannot be trusted (MDB_PANIC, MDB_CORRUPTED): every
   // later request then fails at once, and the owner is expected to exit so that a
   // restart recovers from the journal.
+  // `max_batch` bounds the requests applied in one batch (1 to kMaxBatch; other
+  // values mean kMaxBatch). 1 turns group commit off: only for benchmarks that show
+  // what batching buys (SpoolOptions::max_batch).
   GroupCommitWriter(MDB_env* env, std::function<Status()> grow_map,
                     std::function<void()> after_batch = {}, Journaling journaling = {},
-                    std::function<void(const Status&)> on_fatal = {});
+                    std::function<void(const Status&)> on_fatal = {},
+                    size_t max_batch = kMaxBatch);
   ~GroupCommitWriter();  // stop()
 
   // Queues a request. `done` gets OK after the batch holding it is durable, or the
@@ -115,9 +123,9 @@ class GroupCommitWriter {
   std::function<void()> after_batch_;
   Journaling journaling_;
   size_t max_batch_;
-  // The batch transaction kept open over journaled batches (null when none), the
+  // The batch transaction kept open over journaled batches (empty when none), the
   // records journaled since the last LMDB commit, and their hooks.
-  MDB_txn* open_ = nullptr;
+  std::optional<WriteTxn> open_;
   std::vector<JournalRecord> carried_;
   std::vector<std::function<void()>> carried_hooks_;
   uint64_t carried_bytes_ = 0;

@@ -22,7 +22,7 @@ namespace holdd {
 
 class SpoolPreallocation {
  public:
-  // `enabled` false (HOLDD_SPOOL_PREALLOCATE=0) makes top_up() a no-op, to measure
+  // `enabled` false (SpoolOptions::preallocate) makes top_up() a no-op, to measure
   // what it buys.
   explicit SpoolPreallocation(MDB_env* env, bool enabled);
 

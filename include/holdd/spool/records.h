@@ -1,9 +1,10 @@
 #pragma once
-// What the spool stores, as plain values. Serialised as CBOR in LMDB (records.cpp):
-// binary-safe (text fields are bytes, whatever the network sent) and extensible
-// without a migration.
+// What the spool stores, as plain values. Serialised as CBOR in LMDB and in the
+// intake journal (records.cpp): binary-safe (text fields are bytes, whatever the
+// network sent) and extensible without a migration.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "holdd/base/mailbox_state.h"
@@ -94,5 +95,17 @@ std::string encode(const MailboxRecord& r);
 bool decode(std::string_view bytes, MessageMeta& out);
 bool decode(std::string_view bytes, QueueEntry& out);
 bool decode(std::string_view bytes, MailboxRecord& out);
+
+// A message put as the intake journal records it: the meta and queue entries exactly
+// as applied (arrival time and sequence numbers included), so that applying it again
+// gives the same state. The content travels beside it (JournalRecord::bulk).
+struct StoredPut {
+  MessageMeta meta;
+  std::vector<QueueEntry> entries;
+};
+
+// The journal record's head for a put. False when `head` is not one.
+std::string encode_put(const StoredPut& p);
+bool decode_put(std::string_view head, StoredPut& p);
 
 }  // namespace holdd

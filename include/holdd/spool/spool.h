@@ -16,6 +16,7 @@
 // Reads use their own read transactions (MDB_NOTLS) and may run on any thread;
 // they see the last LMDB commit: co_await sync() first to see every completed write.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -48,6 +49,17 @@ struct SpoolOptions {
   // local part (older spools, or "exact" mode) are folded at open, once
   // (mailbox_key_migration.h).
   bool fold_local_part_case = true;
+  // Benchmarks only, to measure what each part of intake buys (the daemon sets them
+  // from HOLDD_SPOOL_* environment variables, app/daemon.cpp; docs/performance.md):
+  // - journal = false: no new intake journal records, every put waits for its LMDB
+  //   commit. The journal is still opened and recovered at open.
+  // - preallocate: keep zeroed space ahead of LMDB's last page in the data file
+  //   (SpoolPreallocation); unset, only when not journaling (it stalls the writer).
+  // - max_batch: requests per group commit, 1 to 512 (other values: 512); 1 is one
+  //   fsync per request.
+  bool journal = true;
+  std::optional<bool> preallocate;
+  size_t max_batch = 512;
   // Tests only (fault injection): called at each journal append; true makes it
   // fail after writing, as a failed fdatasync would.
   std::function<bool()> journal_sync_fails;

@@ -1,8 +1,14 @@
 #pragma once
-// WriteTxn is what one write request sees of LMDB: a nested transaction inside the
-// group commit's batch transaction. Changes become durable when the batch commits
-// (or, for a request that gives a journal record, when that record is journaled); if the request fails its nested transaction is aborted and the rest of
-// the batch is unaffected. REQUIRES: used only on the GroupCommitWriter's thread.
+// WriteTxn owns one LMDB write transaction and aborts it unless commit() ran: a
+// path that returns early or throws leaves nothing behind. It is also what one
+// write request sees of LMDB: the group commit runs each request in a nested
+// WriteTxn inside the batch's WriteTxn. Changes become durable when the batch commits
+// (or, for a request that gives a journal record, when that record is journaled); if
+// the request fails its nested transaction is aborted and the rest of the batch is
+// unaffected.
+// REQUIRES: used only on the thread that began it (LMDB allows one writer per
+// environment: the GroupCommitWriter's thread, or Spool::open before it starts),
+// and no nested WriteTxn outlives its parent.
 #include <lmdb.h>
 
 #include <functional>
@@ -33,7 +39,22 @@ inline bool is_fatal_lmdb_error(int rc) {
 
 class WriteTxn {
  public:
-  explicit WriteTxn(MDB_txn* txn) : txn_(txn) {}
+  // Begins a write transaction in `env`, nested in `parent` when it is not null,
+  // into `out`. Returns LMDB's code (not a Status: the group commit tells fatal
+  // codes apart); on failure `out` is left empty.
+  static int begin(MDB_env* env, WriteTxn* parent, std::optional<WriteTxn>& out);
+
+  ~WriteTxn();  // aborts, unless committed
+  WriteTxn(WriteTxn&& other) noexcept;
+  WriteTxn& operator=(WriteTxn&& other) noexcept;
+  WriteTxn(const WriteTxn&) = delete;
+  WriteTxn& operator=(const WriteTxn&) = delete;
+
+  // Commits and returns LMDB's code (MDB_MAP_FULL: grow the map and run the whole
+  // transaction again). Afterwards the transaction is gone, committed or not: LMDB
+  // frees a transaction whose commit failed. A nested commit only hands the
+  // changes to the parent.
+  int commit();
 
   MDB_txn* get() const { return txn_; }
   // nullopt when absent; the view is valid until the next write in this txn.
@@ -56,8 +77,9 @@ class WriteTxn {
   std::optional<JournalRecord>& journal_record() { return journal_; }
 
  private:
+  explicit WriteTxn(MDB_txn* txn) : txn_(txn) {}  // takes ownership
   Status check(int rc, std::string_view what);
-  MDB_txn* txn_;
+  MDB_txn* txn_;  // null once committed, aborted or moved from
   bool map_full_ = false;
   std::vector<std::function<void()>> after_commit_;
   std::optional<JournalRecord> journal_;

@@ -44,11 +44,13 @@ void run(F body) {
 
 std::unique_ptr<Spool> open_spool(const TempDir& dir, net::io_context& io,
                                   MailboxState initial = MailboxState::kHeld,
-                                  uint64_t map_size = 1ull << 24) {
+                                  uint64_t map_size = 1ull << 24,
+                                  std::optional<bool> preallocate = std::nullopt) {
   SpoolOptions options;
   options.path = dir.path.string();
   options.initial_state = initial;
   options.initial_map_size = map_size;
+  options.preallocate = preallocate;
   auto spool = Spool::open(options, io.get_executor());
   REQUIRE(spool.ok());
   return std::move(*spool);
@@ -202,14 +204,14 @@ TEST_CASE("Spool: a full LMDB map grows instead of refusing mail") {
   });
 }
 
-TEST_CASE("Spool: HOLDD_SPOOL_PREALLOCATE=1 keeps the data file allocated ahead of LMDB's last page, and all of it survives reopen") {
+TEST_CASE("Spool: preallocate = true keeps the data file allocated ahead of LMDB's last page, and all of it survives reopen") {
   TempDir dir;
   const fs::path data = dir.path / "data.mdb";
   const std::string kFill(8000, 'm');
   uint64_t used = 0;
-  ::setenv("HOLDD_SPOOL_PREALLOCATE", "1", 1);  // off by default with the journal
+  const bool kPreallocate = true;  // off by default with the journal
   run([&](net::io_context& io) -> net::awaitable<void> {
-    auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+    auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26, kPreallocate);
     for (int n = 0; n < 200; ++n) {
       REQUIRE((co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna, kFill))).ok());
     }
@@ -221,7 +223,7 @@ TEST_CASE("Spool: HOLDD_SPOOL_PREALLOCATE=1 keeps the data file allocated ahead 
   CHECK(fs::file_size(data) >= used + (4u << 20));
   for (int round = 1; round <= 2; ++round) {
     run([&](net::io_context& io) -> net::awaitable<void> {
-      auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+      auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26, kPreallocate);
       auto q = spool->queue("anna@example.com");
       REQUIRE(q.size() == static_cast<size_t>(200 * round));
       for (size_t i = 0; i < q.size(); ++i) {
@@ -235,24 +237,23 @@ TEST_CASE("Spool: HOLDD_SPOOL_PREALLOCATE=1 keeps the data file allocated ahead 
       }
     });
   }
-  ::unsetenv("HOLDD_SPOOL_PREALLOCATE");
 }
 
-TEST_CASE("Spool: HOLDD_SPOOL_PREALLOCATE=0 (and the default, with the journal) leaves the data file at what LMDB wrote") {
-  for (const char* setting : {"0", "default"}) {
+TEST_CASE("Spool: preallocate = false (and the default, with the journal) leaves the data file at what LMDB wrote") {
+  for (const char* setting : {"false", "default"}) {
     CAPTURE(std::string(setting));
     TempDir dir;
     uint64_t used = 0;
-    if (std::string_view(setting) == "0") ::setenv("HOLDD_SPOOL_PREALLOCATE", "0", 1);
+    std::optional<bool> preallocate;
+    if (std::string_view(setting) == "false") preallocate = false;
     run([&](net::io_context& io) -> net::awaitable<void> {
-      auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26);
+      auto spool = open_spool(dir, io, MailboxState::kHeld, /*map_size=*/1ull << 26, preallocate);
       for (int n = 0; n < 50; ++n) {
         REQUIRE((co_await spool->put(message(*spool, "a@x.test", kAnna, std::string(8000, 'm')))).ok());
       }
       REQUIRE((co_await spool->sync()).is_ok());
       used = spool->stats().map_used;
     });
-    ::unsetenv("HOLDD_SPOOL_PREALLOCATE");
     CHECK(fs::file_size(dir.path / "data.mdb") <= used);
   }
 }
