@@ -422,6 +422,42 @@ TEST_CASE("Spool: a journaled put is seen by reads and the dispatcher's observer
   });
 }
 
+// The benchmarks' switches (SpoolOptions::journal, max_batch; holdd reads them from
+// HOLDD_SPOOL_*): without the journal every put is in LMDB when it completes.
+TEST_CASE("Spool: with journal = false and max_batch = 1, each put is committed to LMDB before it completes") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    SpoolOptions options;
+    options.path = dir.path.string();
+    options.initial_state = MailboxState::kHeld;
+    options.initial_map_size = 1ull << 24;
+    options.journal_commit_delay_us = 60'000'000;  // a journaled put would stay out of LMDB
+    options.journal = false;
+    options.max_batch = 1;
+    auto opened = Spool::open(options, io.get_executor());
+    REQUIRE(opened.ok());
+    auto spool = std::move(*opened);
+    REQUIRE((co_await spool->put(message(*spool, "0@x.test", kAnna))).ok());
+    CHECK(spool->queue("anna@example.com").size() == 1);  // no sync() needed
+    int finished = 0, stored = 0;
+    for (int n = 1; n <= 5; ++n) {
+      net::co_spawn(io, [&, n]() -> net::awaitable<void> {
+        auto r = co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna));
+        stored += r.ok() ? 1 : 0;
+        ++finished;
+      }, net::detached);
+    }
+    net::steady_timer timer(io);
+    while (finished < 5) {
+      timer.expires_after(std::chrono::milliseconds(5));
+      co_await timer.async_wait(net::use_awaitable);
+    }
+    CHECK(stored == 5);
+    CHECK(spool->queue("anna@example.com").size() == 6);
+    CHECK(fs::file_size(dir.path / "journal") > 0);  // opened (and recovered) all the same
+  });
+}
+
 // Issue 12: a journal append that failed (write or fdatasync) used up sequence
 // numbers that the following LMDB commit did not record when no journaled batch
 // was waiting; the next records started at offset 0 with a number recovery never
