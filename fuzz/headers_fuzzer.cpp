@@ -1,30 +1,27 @@
-// The header code every stored message goes through: scan_headers (loop
-// detection, Message-ID) and the removal of forged Authentication-Results
-// (RFC 8601 5); and the headers holdd writes (Received:, A-R) from values a
-// client controls.
-// Properties: removal only shortens the header block and leaves the body
-// byte for byte; it is idempotent; without_own_results agrees with
-// remove_own_results; no A-R for our authserv-id remains; the headers we write
-// are CRLF lines, folded with a tab, whatever the HELO, the names or reasons hold.
+// The header code every stored message goes through: the header section parser
+// (base/header_section.h) under scan_headers (loop detection, Message-ID) and the
+// removal of forged Authentication-Results (RFC 8601 5); and the headers holdd
+// writes (Received:, A-R) from values a client controls.
+// Properties: the fields tile the header section from the first byte, and
+// scan_headers counts the same fields; removal only shortens the header section
+// and leaves the body byte for byte; it is idempotent; without_own_results
+// agrees with remove_own_results; no A-R for our authserv-id remains; the headers
+// we write are CRLF lines, folded with a tab, whatever the HELO, the names or
+// reasons hold.
 // Input: 1 byte selector, authserv-id, NUL, header strings (NUL-separated), NUL, message.
 #include <string>
 #include <string_view>
 
 #include "fuzz_input.h"
 #include "holdd/auth/auth_results.h"
+#include "holdd/base/ascii.h"
+#include "holdd/base/header_section.h"
 #include "holdd/smtp/message_headers.h"
 
 using namespace holdd;
 using namespace holdd::fuzz;
 
 namespace {
-
-// The header block: up to and including the first empty line (or everything).
-size_t header_end(std::string_view m) {
-  if (m.starts_with("\r\n")) return 2;
-  size_t e = m.find("\r\n\r\n");
-  return e == std::string_view::npos ? m.size() : e + 4;
-}
 
 // Well-formed header field(s) we wrote: CRLF lines, each continuation begins with
 // a tab, the first line is "Name: ...".
@@ -54,9 +51,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (std::string& x : s) x = std::string(in.take_until('\0'));
   const std::string_view message = in.rest();
 
-  // scan_headers: any bytes.
+  // parse_header_section and scan_headers: any bytes.
+  const HeaderSection section = parse_header_section(message);
+  size_t pos = 0;
+  uint32_t received = 0;
+  for (const HeaderField& f : section.fields) {
+    FUZZ_CHECK(f.begin == pos && f.end > f.begin && is_field_name(f.name), message);
+    if (iequals(f.name, "Received")) ++received;
+    pos = f.end;
+  }
+  FUZZ_CHECK(pos <= section.body && section.body <= message.size(), message);
   smtp::HeaderSummary summary = smtp::scan_headers(message);
-  FUZZ_CHECK(summary.received <= message.size(), message);
+  FUZZ_CHECK(summary.received == received, message);
 
   // remove_own_results.
   if (!authserv_id.empty()) {
@@ -68,8 +74,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_CHECK(m.size() < message.size(), message);
     }
     FUZZ_CHECK(auth::without_own_results(message, authserv_id) == m, message);
-    // The body (after the header block) is untouched.
-    const std::string_view body = message.substr(header_end(message));
+    // The body (after the header section) is untouched.
+    const std::string_view body = message.substr(section.body);
     FUZZ_CHECK(std::string_view(m).ends_with(body), message);
     std::string again = m;
     FUZZ_CHECK(auth::remove_own_results(again, authserv_id) == 0, m);

@@ -5,7 +5,8 @@
 #include <utility>
 #include <vector>
 
-#include "holdd/auth/header_block.h"
+#include "holdd/base/ascii.h"
+#include "holdd/base/header_section.h"
 
 namespace holdd::auth {
 
@@ -112,7 +113,7 @@ std::string authserv_id_of(std::string_view v) {
 std::vector<std::pair<std::size_t, std::size_t>> own_fields(std::string_view message,
                                                             std::string_view authserv_id) {
   std::vector<std::pair<std::size_t, std::size_t>> ranges;
-  for (const HeaderField& f : header_fields(message)) {
+  for (const HeaderField& f : parse_header_section(message).fields) {
     if (iequals(f.name, "Authentication-Results") && iequals(authserv_id_of(f.value), authserv_id)) {
       ranges.emplace_back(f.begin, f.end);
     }

@@ -10,7 +10,7 @@
 #include <set>
 #include <utility>
 
-#include "holdd/auth/header_block.h"
+#include "holdd/base/ascii.h"
 
 namespace holdd::auth {
 
@@ -44,7 +44,7 @@ DKIM_CBSTAT lookup_key(DKIM* dkim, DKIM_SIGINFO* sig, u_char* buf, size_t buflen
         // Told "try again", opendkim gives up on the whole message; told "not
         // found", it goes on with the other signatures, and judge() turns this
         // one into a temperror from the record kept here.
-        ctx->temporary_failures.emplace(to_lower(domain), selector);
+        ctx->temporary_failures.emplace(to_lower_ascii(domain), selector);
         return DKIM_CBSTAT_NOTFOUND;
       case DnsStatus::kFound:
         break;
@@ -87,7 +87,7 @@ struct DkimFree {
 
 DkimSignatureResult judge(DKIM_SIGINFO* sig, const KeyLookup& ctx, DKIM_STAT overall) {
   DkimSignatureResult r;
-  r.domain = to_lower(str(dkim_sig_getdomain(sig)));
+  r.domain = to_lower_ascii(str(dkim_sig_getdomain(sig)));
   r.selector = str(dkim_sig_getselector(sig));
   static unsigned char b_tag[] = "b";
   for (char c : str(dkim_sig_gettagvalue(sig, false, b_tag))) {

@@ -2,7 +2,8 @@
 
 #include <vector>
 
-#include "holdd/auth/header_block.h"
+#include "holdd/base/ascii.h"
+#include "holdd/base/header_section.h"
 
 namespace holdd::auth {
 
@@ -68,7 +69,7 @@ std::string mailbox_domain(std::string_view mb) {
   std::size_t end = d.find_first_of(" \t>;,");
   d = d.substr(0, end);
   while (!d.empty() && d.back() == '.') d.remove_suffix(1);
-  return to_lower(d);
+  return to_lower_ascii(d);
 }
 
 std::optional<Alignment> alignment_of(std::string_view v) {
@@ -105,7 +106,7 @@ DnsStatus fetch(const Resolver& resolver, const std::string& name, DmarcRecord& 
 std::optional<std::string> from_domain(std::string_view message) {
   std::optional<std::string> domain;
   int from_fields = 0;
-  for (const HeaderField& f : header_fields(message)) {
+  for (const HeaderField& f : parse_header_section(message).fields) {
     if (!iequals(f.name, "From")) continue;
     if (++from_fields > 1) return std::string();  // RFC 5322 allows one From:
     for (const std::string& mb : mailboxes(unfold(f.value))) {
@@ -135,9 +136,9 @@ std::optional<DmarcRecord> parse_dmarc_record(std::string_view txt) {
       continue;
     }
     if (iequals(key, "p")) {
-      if (is_policy(value)) record.p = to_lower(value); else bad = true;
+      if (is_policy(value)) record.p = to_lower_ascii(value); else bad = true;
     } else if (iequals(key, "sp")) {
-      if (is_policy(value)) record.sp = to_lower(value); else bad = true;
+      if (is_policy(value)) record.sp = to_lower_ascii(value); else bad = true;
     } else if (iequals(key, "adkim")) {
       if (auto a = alignment_of(value)) record.adkim = *a; else bad = true;
     } else if (iequals(key, "aspf")) {

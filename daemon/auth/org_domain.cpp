@@ -6,7 +6,7 @@
 #include <sstream>
 #include <vector>
 
-#include "holdd/auth/header_block.h"
+#include "holdd/base/ascii.h"
 
 namespace holdd::auth {
 
@@ -55,7 +55,7 @@ PublicSuffixList PublicSuffixList::parse(std::string_view text) {
     std::size_t b = line.find_first_not_of(" \t\r");
     if (b == std::string::npos || line.compare(b, 2, "//") == 0) continue;
     std::size_t e = line.find_first_of(" \t\r", b);
-    std::string rule = to_lower(line.substr(b, e == std::string::npos ? e : e - b));
+    std::string rule = to_lower_ascii(line.substr(b, e == std::string::npos ? e : e - b));
     if (rule.front() == '!') {
       list.exceptions_.insert(rule.substr(1));
     } else {
@@ -85,7 +85,7 @@ const PublicSuffixList& PublicSuffixList::system() {
 }
 
 std::string PublicSuffixList::organizational_domain(std::string_view domain) const {
-  std::string d = to_lower(domain);
+  std::string d = to_lower_ascii(domain);
   while (!d.empty() && d.back() == '.') d.pop_back();
   std::vector<std::string_view> labels = labels_of(d);
   if (labels.size() < 2) return d;

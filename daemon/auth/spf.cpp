@@ -18,7 +18,7 @@ extern "C" {  // the spf2 headers lack extern "C"
 #include <stdexcept>
 #include <string>
 
-#include "holdd/auth/header_block.h"
+#include "holdd/base/ascii.h"
 
 namespace holdd::auth {
 
@@ -180,7 +180,7 @@ struct SpfHandles {
 
 std::string domain_of(std::string_view address) {
   std::size_t at = address.rfind('@');
-  return to_lower(at == std::string_view::npos ? address : address.substr(at + 1));
+  return to_lower_ascii(at == std::string_view::npos ? address : address.substr(at + 1));
 }
 
 }  // namespace

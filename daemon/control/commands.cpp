@@ -13,6 +13,7 @@
 #include "holdd/control/health_check.h"
 #include "holdd/control/protocol.h"
 #include "holdd/control/snapshot.h"
+#include "holdd/control/verbs.h"
 #include "holdd/route/address.h"
 
 namespace holdd {
@@ -184,43 +185,22 @@ json entry_json(const QueueEntry& e) {
               {"parked", e.parked}};
 }
 
+// Carries out one request for one peer. Each verb of protocol::kVerbs has one
+// handler here (kDaemonVerbs, below the class).
 class Handler {
  public:
   Handler(const DaemonView& view, const ControlPeer& peer) : view_(view), by_(peer.by()) {}
 
-  net::awaitable<Result<json>> run(const std::string& command, const json& args) {
-    // Every message answered 250 must show: commit the spool's journaled puts. A
-    // stalled disk must not stall the monitoring check: after 2 s, answer from
-    // the last commit.
-    if (view_.spool != nullptr) {
-      Status synced = co_await spool().sync(std::chrono::seconds(2));
-      if (!synced.is_ok()) {
-        spdlog::warn("control: {}: answering from the spool's last commit", synced.to_string());
-      }
-    }
-    if (command == "status") co_return status();
-    if (command == "list") co_return list(args);
-    if (command == "show") co_return show(args);
-    if (command == "queue") co_return queue(args);
-    if (command == "check") co_return check(args);
-    if (command == "lock") co_return co_await change_and_quiesce(args, MailboxState::kHeld);
-    if (command == "release") co_return co_await release(args);
-    if (command == "revert") co_return co_await change_and_quiesce(args, MailboxState::kOld);
-    if (command == "retry") co_return co_await retry(args);
-    if (command == "drop") co_return co_await drop(args);
-    if (command == "pause" || command == "resume") co_return pause(command == "pause");
-    co_return Status::invalid("unknown command \"" + command + "\"");
-  }
+  // The handler of `command` with `args`; an unknown command is refused.
+  net::awaitable<Result<json>> run(const std::string& command, const json& args);
 
- private:
-  Spool& spool() { return *view_.spool; }
-  Dispatcher& dispatcher() { return *view_.dispatcher; }
+  // ---- the verbs: the request's args -> its result, or a refusal ----
 
-  Result<json> status() {
+  net::awaitable<Result<json>> status(const json&) {
     DaemonSnapshot s = take_snapshot(view_);
     const int64_t old_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)];
     const int64_t new_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kNew)];
-    return json{
+    co_return json{
         {"mailboxes",
          {{"old", s.mailboxes_in(MailboxState::kOld)},
           {"held", s.mailboxes_in(MailboxState::kHeld)},
@@ -249,11 +229,11 @@ class Handler {
     };
   }
 
-  Result<json> list(const json& args) {
+  net::awaitable<Result<json>> list(const json& args) {
     std::optional<MailboxState> only;
     if (auto it = args.find("state"); it != args.end() && !it->is_null()) {
       if (it->is_string()) only = parse_mailbox_state(it->get<std::string>());
-      if (!only) return Status::invalid("state must be one of old, held, migrated");
+      if (!only) co_return Status::invalid("state must be one of old, held, migrated");
     }
     const int64_t now = now_unix_micros();
     std::map<std::string, QueueTotals> totals = spool().all_totals();
@@ -269,14 +249,14 @@ class Handler {
                           {"parked", q.parked},
                           {"oldest_age_seconds", q.messages > 0 ? age_or_null(now, q.oldest_arrival_us) : json(nullptr)}});
     }
-    return json{{"mailboxes", std::move(rows)}};
+    co_return json{{"mailboxes", std::move(rows)}};
   }
 
-  Result<json> show(const json& args) {
+  net::awaitable<Result<json>> show(const json& args) {
     Result<std::string> name = string_arg(args, "mailbox");
-    if (!name) return name.status();
+    if (!name) co_return name.status();
     Result<std::string> key = resolve_one(*view_.directory(), *name);
-    if (!key) return key.status();
+    if (!key) co_return key.status();
     const int64_t now = now_unix_micros();
     MailboxRecord r = spool().mailbox(*key);
     QueueTotals q = spool().totals(*key);
@@ -310,68 +290,23 @@ class Handler {
       result["last_error"] = json{{"at", time_or_null(r.last_error_us)}, {"error", r.last_error}};
     }
     if (*key != *name) result["resolved_from"] = *name;
-    return result;
+    co_return result;
   }
 
-  Result<json> queue(const json& args) {
+  net::awaitable<Result<json>> queue(const json& args) {
     Result<std::string> name = string_arg(args, "mailbox");
-    if (!name) return name.status();
+    if (!name) co_return name.status();
     Result<std::string> key = resolve_one(*view_.directory(), *name);
-    if (!key) return key.status();
+    if (!key) co_return key.status();
     json messages = json::array();
     for (const QueueEntry& e : spool().queue(*key)) messages.push_back(entry_json(e));
-    return json{{"mailbox", *key},
+    co_return json{{"mailbox", *key},
                 {"state", std::string(to_string(spool().mailbox(*key).state))},
                 {"messages", std::move(messages)}};
   }
 
-  Result<json> check(const json& args) {
-    HealthThresholds t;
-    if (auto v = seconds_arg(args, "warn_age_seconds")) t.warn_age = *v;
-    if (auto v = seconds_arg(args, "crit_age_seconds")) t.crit_age = *v;
-    if (auto v = seconds_arg(args, "old_quiet_seconds")) t.old_quiet = *v;
-    HealthReport report = evaluate_health(take_snapshot(view_), t);
-    return json{{"code", report.code}, {"line", report.line}};
-  }
-
-  // Sets `to` on the named mailboxes in one transaction, logs each change and
-  // wakes the dispatcher. The result lists what changed and what already was `to`.
-  net::awaitable<Result<json>> set_state(const std::vector<std::string>& mailboxes, MailboxState to) {
-    Result<std::vector<StateTransition>> transitions = co_await spool().set_state(mailboxes, to, by_);
-    if (!transitions) {
-      co_return Status(Status::io_error("could not record the change, nothing changed: " +
-                                        transitions.status().message()));
-    }
-    json changed = json::array(), unchanged = json::array();
-    for (const StateTransition& t : *transitions) {
-      if (t.changed()) {
-        maillog::state_changed(t.mailbox, t.from, t.to, by_);
-        changed.push_back(t.mailbox);
-      } else {
-        unchanged.push_back(t.mailbox);
-      }
-    }
-    dispatcher().notify(mailboxes);
-    spdlog::info("control: {} set {} on {} mailbox(es), {} changed", by_, to_string(to),
-                 mailboxes.size(), changed.size());
-    co_return json{{"changed", std::move(changed)},
-                   {"unchanged", std::move(unchanged)},
-                   {"state", std::string(to_string(to))}};
-  }
-
-  // lock and revert: set the state, then return only when no relay is in flight
-  // for these mailboxes. SPEC for lock: the operator may start copying as soon as
-  // it returns. For revert: a message already on its way to the new server lands
-  // there before the operator is told the mailbox's mail goes to the old one again.
-  net::awaitable<Result<json>> change_and_quiesce(const json& args, MailboxState to) {
-    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
-    if (!names) co_return names.status();
-    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
-    if (!mailboxes) co_return mailboxes.status();
-    Result<json> result = co_await set_state(*mailboxes, to);
-    if (!result) co_return result;
-    co_await dispatcher().quiesce(*mailboxes);
-    co_return result;
+  net::awaitable<Result<json>> lock(const json& args) {
+    co_return co_await change_and_quiesce(args, MailboxState::kHeld);
   }
 
   net::awaitable<Result<json>> release(const json& args) {
@@ -410,32 +345,8 @@ class Handler {
     co_return result;
   }
 
-  Result<json> dry_run(const std::vector<std::string>& mailboxes, const std::string& target) {
-    json rows = json::array();
-    uint64_t messages = 0, bytes = 0;
-    for (const std::string& m : mailboxes) {
-      uint64_t n = 0, b = 0;
-      int64_t first = 0, last = 0;
-      for (const QueueEntry& e : spool().queue(m)) {
-        ++n;
-        b += e.size;
-        if (first == 0) first = e.arrival_us;
-        last = e.arrival_us;
-      }
-      messages += n;
-      bytes += b;
-      rows.push_back(json{{"mailbox", m},
-                          {"state", std::string(to_string(spool().mailbox(m).state))},
-                          {"messages", n},
-                          {"bytes", b},
-                          {"first_arrival", time_or_null(first)},
-                          {"last_arrival", time_or_null(last)}});
-    }
-    return json{{"dry_run", true},
-                {"target", target.empty() ? json(nullptr) : json(target)},
-                {"mailboxes", std::move(rows)},
-                {"messages", messages},
-                {"bytes", bytes}};
+  net::awaitable<Result<json>> revert(const json& args) {
+    co_return co_await change_and_quiesce(args, MailboxState::kOld);
   }
 
   net::awaitable<Result<json>> retry(const json& args) {
@@ -500,7 +411,93 @@ class Handler {
     co_return json{{"dropped", true}, {"messages", std::move(messages)}};
   }
 
-  Result<json> pause(bool pause) {
+  net::awaitable<Result<json>> pause(const json&) { co_return set_paused(true); }
+
+  net::awaitable<Result<json>> resume(const json&) { co_return set_paused(false); }
+
+  net::awaitable<Result<json>> check(const json& args) {
+    HealthThresholds t;
+    if (auto v = seconds_arg(args, "warn_age_seconds")) t.warn_age = *v;
+    if (auto v = seconds_arg(args, "crit_age_seconds")) t.crit_age = *v;
+    if (auto v = seconds_arg(args, "old_quiet_seconds")) t.old_quiet = *v;
+    HealthReport report = evaluate_health(take_snapshot(view_), t);
+    co_return json{{"code", report.code}, {"line", report.line}};
+  }
+
+ private:
+  Spool& spool() { return *view_.spool; }
+  Dispatcher& dispatcher() { return *view_.dispatcher; }
+
+  // Sets `to` on the named mailboxes in one transaction, logs each change and
+  // wakes the dispatcher. The result lists what changed and what already was `to`.
+  net::awaitable<Result<json>> set_state(const std::vector<std::string>& mailboxes, MailboxState to) {
+    Result<std::vector<StateTransition>> transitions = co_await spool().set_state(mailboxes, to, by_);
+    if (!transitions) {
+      co_return Status(Status::io_error("could not record the change, nothing changed: " +
+                                        transitions.status().message()));
+    }
+    json changed = json::array(), unchanged = json::array();
+    for (const StateTransition& t : *transitions) {
+      if (t.changed()) {
+        maillog::state_changed(t.mailbox, t.from, t.to, by_);
+        changed.push_back(t.mailbox);
+      } else {
+        unchanged.push_back(t.mailbox);
+      }
+    }
+    dispatcher().notify(mailboxes);
+    spdlog::info("control: {} set {} on {} mailbox(es), {} changed", by_, to_string(to),
+                 mailboxes.size(), changed.size());
+    co_return json{{"changed", std::move(changed)},
+                   {"unchanged", std::move(unchanged)},
+                   {"state", std::string(to_string(to))}};
+  }
+
+  // lock and revert: set the state, then return only when no relay is in flight
+  // for these mailboxes. SPEC for lock: the operator may start copying as soon as
+  // it returns. For revert: a message already on its way to the new server lands
+  // there before the operator is told the mailbox's mail goes to the old one again.
+  net::awaitable<Result<json>> change_and_quiesce(const json& args, MailboxState to) {
+    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
+    if (!names) co_return names.status();
+    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
+    if (!mailboxes) co_return mailboxes.status();
+    Result<json> result = co_await set_state(*mailboxes, to);
+    if (!result) co_return result;
+    co_await dispatcher().quiesce(*mailboxes);
+    co_return result;
+  }
+
+  Result<json> dry_run(const std::vector<std::string>& mailboxes, const std::string& target) {
+    json rows = json::array();
+    uint64_t messages = 0, bytes = 0;
+    for (const std::string& m : mailboxes) {
+      uint64_t n = 0, b = 0;
+      int64_t first = 0, last = 0;
+      for (const QueueEntry& e : spool().queue(m)) {
+        ++n;
+        b += e.size;
+        if (first == 0) first = e.arrival_us;
+        last = e.arrival_us;
+      }
+      messages += n;
+      bytes += b;
+      rows.push_back(json{{"mailbox", m},
+                          {"state", std::string(to_string(spool().mailbox(m).state))},
+                          {"messages", n},
+                          {"bytes", b},
+                          {"first_arrival", time_or_null(first)},
+                          {"last_arrival", time_or_null(last)}});
+    }
+    return json{{"dry_run", true},
+                {"target", target.empty() ? json(nullptr) : json(target)},
+                {"mailboxes", std::move(rows)},
+                {"messages", messages},
+                {"bytes", bytes}};
+  }
+
+  // pause and resume.
+  Result<json> set_paused(bool pause) {
     if (pause) {
       dispatcher().pause();
     } else {
@@ -514,7 +511,52 @@ class Handler {
   std::string by_;
 };
 
+// The daemon's half of each verb of protocol::kVerbs.
+struct DaemonVerb {
+  std::string_view name;
+  net::awaitable<Result<json>> (Handler::*handle)(const json& args);
+};
+
+constexpr DaemonVerb kDaemonVerbs[] = {
+    {"status", &Handler::status},
+    {"list", &Handler::list},
+    {"show", &Handler::show},
+    {"queue", &Handler::queue},
+    {"lock", &Handler::lock},
+    {"release", &Handler::release},
+    {"revert", &Handler::revert},
+    {"retry", &Handler::retry},
+    {"drop", &Handler::drop},
+    {"pause", &Handler::pause},
+    {"resume", &Handler::resume},
+    {"check", &Handler::check},
+};
+static_assert(protocol::names_every_verb(kDaemonVerbs),
+              "one handler for each verb of control/verbs.h, in its order");
+
+net::awaitable<Result<json>> Handler::run(const std::string& command, const json& args) {
+  // Every message answered 250 must show: commit the spool's journaled puts. A
+  // stalled disk must not stall the monitoring check: after 2 s, answer from
+  // the last commit.
+  if (view_.spool != nullptr) {
+    Status synced = co_await spool().sync(std::chrono::seconds(2));
+    if (!synced.is_ok()) {
+      spdlog::warn("control: {}: answering from the spool's last commit", synced.to_string());
+    }
+  }
+  for (const DaemonVerb& verb : kDaemonVerbs) {
+    if (verb.name == command) co_return co_await (this->*verb.handle)(args);
+  }
+  co_return Status::invalid("unknown command \"" + command + "\"");
+}
+
 }  // namespace
+
+std::vector<std::string_view> ControlCommands::verbs() {
+  std::vector<std::string_view> names;
+  for (const DaemonVerb& verb : kDaemonVerbs) names.push_back(verb.name);
+  return names;
+}
 
 std::string ControlPeer::by() const {
   return "holdctl uid=" + std::to_string(uid) + " pid=" + std::to_string(pid);

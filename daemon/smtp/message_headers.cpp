@@ -1,20 +1,11 @@
 #include "holdd/smtp/message_headers.h"
 
 #include "holdd/base/ascii.h"
+#include "holdd/base/header_section.h"
 #include "holdd/base/printable.h"
-
-#include <algorithm>
-#include <cctype>
 
 namespace holdd::smtp {
 namespace {
-
-// RFC 5322 3.6.8: ftext is printable ASCII except ':'.
-bool is_field_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return c >= 33 && c <= 126 && c != ':';
-  });
-}
 
 // Text that goes into a header we write: printable ASCII only (UTF-8 is kept
 // for SMTPUTF8 names), never a line break, never a parenthesis that could
@@ -42,25 +33,10 @@ std::string sanitize(std::string_view s, size_t max = 255) {
 
 HeaderSummary scan_headers(std::string_view content) {
   HeaderSummary summary;
-  bool in_field = false;
-  while (!content.empty()) {
-    const size_t eol = content.find("\r\n");
-    std::string_view line = content.substr(0, eol);
-    content = eol == std::string_view::npos ? std::string_view{} : content.substr(eol + 2);
-    if (line.empty()) break;  // end of the header section
-    if (line.front() == ' ' || line.front() == '\t') {
-      if (!in_field) break;  // a continuation with nothing to continue: body
-      continue;
-    }
-    const size_t colon = line.find(':');
-    if (colon == std::string_view::npos) break;
-    std::string_view name = line.substr(0, colon);
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
-    if (!is_field_name(name)) break;
-    in_field = true;
-    if (iequals(name, "Received")) {
+  for (const HeaderField& field : parse_header_section(content).fields) {
+    if (iequals(field.name, "Received")) {
       ++summary.received;
-    } else if (iequals(name, "Message-ID")) {
+    } else if (iequals(field.name, "Message-ID")) {
       summary.has_message_id = true;
     }
   }

@@ -9,6 +9,8 @@
 // progress at once (one per control connection); each is a coroutine.
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <nlohmann/json_fwd.hpp>
@@ -33,6 +35,10 @@ class ControlCommands {
   // {"ok": false, "error": "why, and what to do"}. A malformed request is a refusal,
   // not an exception.
   net::awaitable<nlohmann::json> execute(const nlohmann::json& request, const ControlPeer& peer);
+
+  // The verbs it has a handler for, in the order of protocol::kVerbs
+  // (control/verbs.h), which they match.
+  static std::vector<std::string_view> verbs();
 
  private:
   DaemonView view_;

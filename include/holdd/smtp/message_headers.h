@@ -17,9 +17,10 @@ struct HeaderSummary {
   bool has_message_id = false;  // a "Message-ID:" field is present
 };
 
-// Scans the header section of CRLF content: fields up to the first empty line
-// (or the first line that is neither a field nor a continuation; or the end).
-// Field names compare case-insensitively; obsolete "Name :" is accepted.
+// Scans the header section of the content (base/header_section.h, the section the
+// auth checks read too): fields up to the first empty line, or the first line that
+// is neither a field nor a continuation, or the end. Field names compare
+// case-insensitively; obsolete "Name :" is accepted.
 HeaderSummary scan_headers(std::string_view content);
 
 // The TLS facts of a session, for Received: (filled in by the STARTTLS issue).
