@@ -30,7 +30,7 @@
 #include "holdd/cli/exit.h"
 #include "holdd/cli/text_output.h"
 #include "holdd/config/config.h"
-#include "holdd/control/protocol.h"
+#include "holdd/protocol/framing.h"
 
 namespace {
 

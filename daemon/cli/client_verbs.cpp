@@ -13,8 +13,8 @@
 #include "holdd/cli/exit.h"
 #include "holdd/cli/text_output.h"
 #include "holdd/config/units.h"
-#include "holdd/control/protocol.h"
-#include "holdd/control/verbs.h"
+#include "holdd/protocol/framing.h"
+#include "holdd/protocol/verbs.h"
 
 namespace holdd::cli {
 namespace {

@@ -11,9 +11,9 @@
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
 #include "holdd/control/health_check.h"
-#include "holdd/control/protocol.h"
+#include "holdd/protocol/framing.h"
 #include "holdd/control/snapshot.h"
-#include "holdd/control/verbs.h"
+#include "holdd/protocol/verbs.h"
 #include "holdd/route/address.h"
 
 namespace holdd {

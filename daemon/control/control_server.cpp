@@ -26,7 +26,7 @@
 #include <spdlog/spdlog.h>
 
 #include "holdd/control/commands.h"
-#include "holdd/control/protocol.h"
+#include "holdd/protocol/framing.h"
 
 namespace holdd {
 

@@ -20,14 +20,10 @@ MODULE_RE = re.compile(r"^\s*holdd_module\(\s*(\w+)([^)]*)\)", re.M)
 LINK_RE = re.compile(r"^\s*target_link_libraries\(\s*(holdctl|holdd)\s+PRIVATE([^)]*)\)", re.M)
 INCLUDE_RE = re.compile(r'^\s*#\s*include\s+"holdd/(\w+)/([^"]+)"')
 
-# Headers a main may include without linking their module: header-only
-# declarations shared by the daemon and holdctl (the control protocol's wire
-# format). Each entry says why; anything else must be linked.
-HEADER_ONLY = {
-    "holdctl": {
-        "control/protocol.h": "the request/reply encoding holdctl and the daemon share",
-    },
-}
+# Headers a main may include without linking their module, each with why. Empty:
+# the control protocol, which holdctl and the daemon share, is a module of its own
+# (protocol/, header-only, layer 1) that both link.
+HEADER_ONLY = {}
 
 
 def module_graph(cmake_text):

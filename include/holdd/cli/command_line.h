@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "holdd/cli/verb_args.h"
-#include "holdd/control/verbs.h"
+#include "holdd/protocol/verbs.h"
 
 namespace holdd::cli {
 

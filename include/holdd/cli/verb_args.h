@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-#include "holdd/control/verbs.h"
+#include "holdd/protocol/verbs.h"
 
 namespace CLI {
 class App;

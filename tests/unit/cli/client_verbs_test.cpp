@@ -10,7 +10,7 @@
 #include "../temp_dir.h"
 #include "holdd/cli/command_line.h"
 #include "holdd/cli/exit.h"
-#include "holdd/control/verbs.h"
+#include "holdd/protocol/verbs.h"
 #include "output_capture.h"
 
 namespace holdd::cli {

@@ -1,4 +1,4 @@
-#include "holdd/control/verbs.h"
+#include "holdd/protocol/verbs.h"
 
 #include <doctest/doctest.h>
 

@@ -7,8 +7,8 @@
 // daemon and man/holdctl.8 have exactly these verbs, so adding one is an entry
 // here, its builder and printer, its handler and its paragraph in the man page.
 //
-// Header-only constexpr data, like protocol.h: holdctl links neither Asio nor the
-// spool, and holdd_control (where a .cpp would live) links both.
+// Header-only constexpr data, like framing.h, in the protocol module (layer 1)
+// that holdctl's cli/ and the daemon's control/ both link.
 #include <cstddef>
 #include <iterator>
 #include <span>

@@ -2,8 +2,9 @@
 // The control protocol's framing (docs/control-protocol.md), shared by holdctl and
 // the control server: one single-line JSON object per request and per response.
 //
-// Header-only on purpose: holdctl must stay a small binary that links neither Asio
-// nor the spool, and holdd_control (where a .cpp would live) links both.
+// The protocol module is header-only and sits at layer 1, so that both holdctl
+// (through cli/, which links neither Asio nor the spool) and the daemon's
+// control/ can use it.
 #include <cstddef>
 #include <optional>
 #include <string>

@@ -1,4 +1,4 @@
-#include "holdd/control/protocol.h"
+#include "holdd/protocol/framing.h"
 
 #include <doctest/doctest.h>
 
