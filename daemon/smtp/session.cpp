@@ -10,10 +10,10 @@
 
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
+#include "holdd/net/tls_context.h"
 #include "holdd/smtp/data_reader.h"
 #include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/message_headers.h"
-#include "holdd/smtp/tls_context.h"
 
 namespace holdd::smtp {
 namespace {

@@ -1,6 +1,6 @@
 // TlsContext::load against certificates and keys made at test time: what
 // loads, what each bad file is reported as, and the protocol floor.
-#include "holdd/smtp/tls_context.h"
+#include "holdd/net/tls_context.h"
 
 #include <doctest/doctest.h>
 
@@ -13,9 +13,9 @@
 #include <random>
 #include <sstream>
 
-#include "test_certificate.h"
+#include "../test_certificate.h"
 
-namespace holdd::smtp {
+namespace holdd {
 namespace {
 
 namespace fs = std::filesystem;
@@ -129,4 +129,4 @@ TEST_CASE("TlsContext: a chain file serves the leaf first and the intermediates 
 }
 
 }  // namespace
-}  // namespace holdd::smtp
+}  // namespace holdd

@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-namespace holdd::smtp {
+namespace holdd {
 
 struct CommandLine {
   std::string text;           // without the CRLF; empty when too_long
@@ -53,4 +53,4 @@ class LineReader {
   bool discarding_ = false;  // inside an overlong line
 };
 
-}  // namespace holdd::smtp
+}  // namespace holdd

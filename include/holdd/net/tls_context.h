@@ -1,6 +1,7 @@
 #pragma once
 // A TlsContext is the server side of inbound STARTTLS (RFC 3207): one OpenSSL
-// context made from the [tls] certificate chain and private key, shared by
+// context made from the [tls] certificate chain and private key (config's
+// TlsConfig, passed in as Files: net/ sits beside config/, not above it), shared by
 // every session that starts TLS while it is current. TLS 1.2 is the minimum
 // (1.3 preferred, with OpenSSL's default suites); TLS 1.2 offers only ECDHE
 // with AEAD ciphers; no compression (CRIME), no renegotiation.
@@ -15,23 +16,27 @@
 #include <string>
 
 #include "holdd/base/status.h"
-#include "holdd/config/config.h"
 
 namespace boost::asio::ssl {
 class context;
 }
 
-namespace holdd::smtp {
+namespace holdd {
 
 class TlsContext {
  public:
-  // Reads config.certificate (PEM: the leaf first, then intermediates) and
-  // config.private_key (PEM, unencrypted) and checks that they belong together.
-  // Blocking file I/O: call at start-up or reload, not from a session.
-  // A failure names the key and the file: `tls.certificate "/x.pem": no
+  // The [tls] files.
+  struct Files {
+    std::string certificate;  // PEM chain: the leaf first, then intermediates
+    std::string private_key;  // PEM, unencrypted
+  };
+
+  // Reads files.certificate and files.private_key and checks that they belong
+  // together. Blocking file I/O: call at start-up or reload, not from a session.
+  // A failure names the [tls] key and the file: `tls.certificate "/x.pem": no
   // certificate in the file (PEM: no start line)`.
-  // REQUIRES: config.enabled().
-  static Result<std::shared_ptr<TlsContext>> load(const TlsConfig& config);
+  // REQUIRES: both files are set.
+  static Result<std::shared_ptr<TlsContext>> load(const Files& files);
 
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
@@ -59,8 +64,4 @@ class TlsContext {
   bool expired_ = false;
 };
 
-}  // namespace holdd::smtp
-
-namespace holdd {
-using smtp::TlsContext;
 }  // namespace holdd

@@ -1,13 +1,15 @@
-#include "holdd/smtp/line_reader.h"
+#include "holdd/net/line_reader.h"
 
 #include <doctest/doctest.h>
 
-#include "holdd/smtp/command.h"
-
 #include <vector>
 
-namespace holdd::smtp {
+namespace holdd {
 namespace {
+
+// smtp::kMaxCommandLine (SPEC: 1000 octets with the CRLF, RFC 5321 4.5.3.1.4);
+// net/ sits below smtp/, so its tests do not include smtp/command.h.
+constexpr size_t kMaxCommandLine = 1000;
 
 std::vector<CommandLine> lines_of(LineReader& r) {
   std::vector<CommandLine> out;
@@ -105,4 +107,4 @@ TEST_CASE("LineReader: consume leaves the rest for content decoders") {
 }
 
 }  // namespace
-}  // namespace holdd::smtp
+}  // namespace holdd

@@ -22,9 +22,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/system/error_code.hpp>
 
-#include "holdd/smtp/message_headers.h"
+#include "holdd/net/tls_info.h"
 
-namespace holdd::smtp {
+namespace holdd {
 
 class TlsContext;
 
@@ -72,4 +72,4 @@ class SmtpStream {
   State state_ = State::kPlain;
 };
 
-}  // namespace holdd::smtp
+}  // namespace holdd

@@ -1,8 +1,8 @@
-#include "holdd/smtp/line_reader.h"
+#include "holdd/net/line_reader.h"
 
 #include <cstring>
 
-namespace holdd::smtp {
+namespace holdd {
 
 LineReader::LineReader(size_t max_line) : max_line_(max_line) {}
 
@@ -78,4 +78,4 @@ std::optional<CommandLine> LineReader::next_line() {
   return line;
 }
 
-}  // namespace holdd::smtp
+}  // namespace holdd

@@ -1,4 +1,4 @@
-#include "holdd/smtp/smtp_stream.h"
+#include "holdd/net/smtp_stream.h"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -8,9 +8,9 @@
 #include <boost/asio/write.hpp>
 #include <openssl/ssl.h>
 
-#include "holdd/smtp/tls_context.h"
+#include "holdd/net/tls_context.h"
 
-namespace holdd::smtp {
+namespace holdd {
 namespace {
 
 namespace net = boost::asio;
@@ -110,4 +110,4 @@ void SmtpStream::close() {
   socket_.close(ec);
 }
 
-}  // namespace holdd::smtp
+}  // namespace holdd
