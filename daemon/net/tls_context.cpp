@@ -154,4 +154,27 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load(const Files& files) {
   return out;
 }
 
+ClientTlsContext::~ClientTlsContext() = default;
+
+Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::load(bool verify,
+                                                                 const std::string& ca_file) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  if (verify) {
+    boost::system::error_code ec;
+    if (ca_file.empty()) {
+      ctx->set_default_verify_paths(ec);
+      if (ec) return Status::io_error("cannot load the system CA store: " + ec.message());
+    } else {
+      ctx->load_verify_file(ca_file, ec);
+      if (ec) return Status::io_error("cannot load CA file " + ca_file + ": " + ec.message());
+    }
+  }
+  std::shared_ptr<ClientTlsContext> out(new ClientTlsContext());
+  out->ctx_ = std::move(ctx);
+  out->verify_ = verify;
+  return out;
+}
+
 }  // namespace holdd
