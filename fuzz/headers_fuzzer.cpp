@@ -91,7 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   info.hostname = "mx.example.com";
   info.queue_id = "0123456789AB";
   if (sel & 4) info.single_rcpt = s[2];
-  if (sel & 8) info.tls = smtp::TlsInfo{s[3], s[4]};
+  if (sel & 8) info.tls = TlsInfo{s[3], s[4]};
   check_written_header(smtp::received_header(info), "Received: ");
 
   // Authentication-Results: from client-controlled identities and DNS-controlled

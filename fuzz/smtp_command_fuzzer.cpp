@@ -11,9 +11,9 @@
 #include <string_view>
 
 #include "fuzz_input.h"
+#include "holdd/net/line_reader.h"
 #include "holdd/route/address.h"
 #include "holdd/smtp/command.h"
-#include "holdd/smtp/line_reader.h"
 
 using namespace holdd;
 using namespace holdd::smtp;

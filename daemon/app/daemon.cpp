@@ -19,12 +19,12 @@
 #include "holdd/control/control_server.h"
 #include "holdd/control/metrics_server.h"
 #include "holdd/control/sd_notify.h"
+#include "holdd/net/tls_context.h"
 #include "holdd/relay/dispatcher.h"
 #include "holdd/relay/upstream_client.h"
 #include "holdd/route/directory.h"
 #include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/server.h"
-#include "holdd/smtp/tls_context.h"
 #include "holdd/spool/spool.h"
 
 namespace holdd {
@@ -62,7 +62,7 @@ std::optional<std::pair<Config, std::shared_ptr<const Directory>>> load_all(
 // The [tls] certificate for inbound STARTTLS, or null when [tls] is not set.
 Result<std::shared_ptr<TlsContext>> load_tls(const TlsConfig& config) {
   if (!config.enabled()) return std::shared_ptr<TlsContext>();
-  Result<std::shared_ptr<TlsContext>> tls = TlsContext::load(config);
+  Result<std::shared_ptr<TlsContext>> tls = TlsContext::load({config.certificate, config.private_key});
   if (tls && (*tls)->expired()) {
     spdlog::warn("tls: the certificate in {} has expired; STARTTLS still offered with it",
                  config.certificate);

@@ -1,29 +1,23 @@
 #include "holdd/relay/upstream_client.h"
 
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
-
-#include <array>
+#include <limits>
 #include <optional>
+#include <span>
 #include <string_view>
-#include <tuple>
 #include <utility>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 #include "holdd/base/status.h"
+#include "holdd/net/io_error.h"
+#include "holdd/net/line_reader.h"
+#include "holdd/net/smtp_stream.h"
+#include "holdd/net/tls_context.h"
 #include "holdd/relay/dot_stuffer.h"
 #include "holdd/relay/ehlo_capabilities.h"
 #include "holdd/relay/reply_parser.h"
@@ -31,8 +25,6 @@
 namespace holdd {
 namespace {
 
-namespace ssl = net::ssl;
-using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using ErrorCode = boost::system::error_code;
 using namespace std::chrono_literals;
@@ -47,6 +39,8 @@ constexpr Clock::duration kQuitTimeout = 5s;
 // DATA goes out in chunks of this size, each with its own command_timeout, so a
 // big message on a slow link is bounded by progress rather than by total time.
 constexpr std::size_t kWriteChunk = 64 * 1024;
+// Replies are read this much at a time.
+constexpr std::size_t kReadChunk = 4096;
 
 // Runs `op`, but gives up after `limit`: nullopt then, and `op` was cancelled.
 // (A race against a timer: cancel_after needs Boost 1.86.) Operations that ignore
@@ -62,18 +56,6 @@ net::awaitable<std::optional<T>> within(Clock::duration limit, net::awaitable<T>
 
 std::string seconds_text(Clock::duration d) {
   return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + "s";
-}
-
-// "host:port", "[v6]:port".
-std::string host_port(const std::string& host, uint16_t port) {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
-}
-
-bool is_ip_literal(const std::string& name) {
-  ErrorCode ec;
-  (void)net::ip::make_address(name, ec);
-  return !ec;
 }
 
 // CR, LF or NUL in an envelope field would let stored data inject SMTP commands.
@@ -98,25 +80,6 @@ DeliveryResult verdict(const SmtpReply& reply) {
   return r;
 }
 
-// The client context for STARTTLS towards `cfg`: TLS 1.2 or later, and for
-// tls = "required" the CA store its certificate is verified against.
-Result<ssl::context> make_tls_context(const UpstreamConfig& cfg) {
-  ssl::context ctx(ssl::context::tls_client);
-  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_compression);
-  if (cfg.tls == UpstreamTls::kRequired) {
-    ErrorCode ec;
-    if (cfg.ca_file.empty()) {
-      ctx.set_default_verify_paths(ec);
-      if (ec) return Status::io_error("cannot load the system CA store: " + ec.message());
-    } else {
-      ctx.load_verify_file(cfg.ca_file, ec);
-      if (ec) return Status::io_error("cannot load CA file " + cfg.ca_file + ": " + ec.message());
-    }
-  }
-  return Result<ssl::context>(std::move(ctx));
-}
-
 // The verdict on a reply that refused the transaction before its content.
 DeliveryResult refusal_result(const SmtpReply& reply) {
   DeliveryResult r = verdict(reply);
@@ -125,57 +88,13 @@ DeliveryResult refusal_result(const SmtpReply& reply) {
   return r;
 }
 
-// The connection to the upstream: plain TCP until STARTTLS, TLS after. Reads and
-// writes go to whichever is active.
-class Transport {
- public:
-  explicit Transport(net::any_io_executor ex) : socket_(std::move(ex)) {}
-
-  tcp::socket& plain() { return socket_; }
-  bool is_tls() const { return tls_.has_value(); }
-
-  net::awaitable<std::tuple<ErrorCode, std::size_t>> read_some(net::mutable_buffer buf) {
-    if (tls_) co_return co_await tls_->async_read_some(buf, use_tuple);
-    co_return co_await socket_.async_read_some(buf, use_tuple);
-  }
-
-  net::awaitable<std::tuple<ErrorCode, std::size_t>> write(net::const_buffer buf) {
-    if (tls_) co_return co_await net::async_write(*tls_, buf, use_tuple);
-    co_return co_await net::async_write(socket_, buf, use_tuple);
-  }
-
-  // Moves the connected socket into a TLS stream (before the handshake).
-  ssl::stream<tcp::socket>& wrap_tls(ssl::context& ctx) {
-    tls_.emplace(std::move(socket_), ctx);
-    return *tls_;
-  }
-
-  void close() {
-    ErrorCode ignored;
-    if (tls_) {
-      // No TLS close_notify: after QUIT or a failure there is nothing left to
-      // protect, and waiting for the peer's shutdown could hang.
-      tls_->next_layer().close(ignored);
-      tls_.reset();
-    }
-    // A socket moved into the TLS stream is left as if newly constructed, so it
-    // can connect again.
-    socket_.close(ignored);
-  }
-
- private:
-  tcp::socket socket_;
-  std::optional<ssl::stream<tcp::socket>> tls_;
-};
-
 }  // namespace
 
 struct UpstreamClient::Impl {
   Impl(net::any_io_executor executor, UpstreamConfig config, std::string helo)
-      : ex(executor),
-        cfg(std::move(config)),
+      : cfg(std::move(config)),
         helo_name(std::move(helo)),
-        transport(executor),
+        stream(executor),
         peer(host_port(cfg.host, cfg.port)),
         log_prefix("upstream " + (cfg.name.empty() ? std::string("?") : cfg.name) + " (" + peer + ")") {}
 
@@ -188,11 +107,10 @@ struct UpstreamClient::Impl {
   net::awaitable<std::optional<DeliveryResult>> connect();
   net::awaitable<std::optional<DeliveryResult>> connect_once(bool use_starttls,
                                                               bool& handshake_failed);
-  net::awaitable<Status> resolve_and_connect();
   net::awaitable<std::optional<DeliveryResult>> hello();
   net::awaitable<std::optional<DeliveryResult>> starttls(bool& handshake_failed);
   net::awaitable<Status> handshake();
-  Result<ssl::context*> tls_context();
+  Result<std::shared_ptr<ClientTlsContext>> tls_context();
 
   net::awaitable<DeliveryResult> transact(const OutgoingMessage& msg);
   std::optional<DeliveryResult> check_capabilities(const OutgoingMessage& msg,
@@ -214,14 +132,15 @@ struct UpstreamClient::Impl {
   DeliveryResult fail(const Status& s);
   DeliveryResult refused(const SmtpReply& reply, std::string_view what);
 
-  net::any_io_executor ex;
   UpstreamConfig cfg;
   std::string helo_name;
-  Transport transport;
+  SmtpStream stream;
   std::string peer;        // "host:port", for messages
   std::string log_prefix;  // "upstream old (host:port)"
-  std::optional<ssl::context> tls_ctx;  // made at the first STARTTLS
-  std::string input;                    // received, not yet parsed
+  std::shared_ptr<ClientTlsContext> tls_ctx;  // made at the first STARTTLS
+  // Received, not yet parsed. Unbounded here: read_line() refuses a reply line
+  // longer than the reply parser takes.
+  LineReader input{std::numeric_limits<std::size_t>::max(), LineEnd::kLf};
   EhloCapabilities caps;
   bool open = false;  // connected, greeted, and between transactions
   // The last transaction failed because the connection was gone (EOF, reset, 421)
@@ -443,7 +362,8 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect() {
 net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect_once(
     bool use_starttls, bool& handshake_failed) {
   close();
-  std::optional<Status> connected = co_await within(cfg.connect_timeout, resolve_and_connect());
+  std::optional<Status> connected =
+      co_await within(cfg.connect_timeout, stream.connect(cfg.host, cfg.port));
   if (!connected) connected = Status::timeout("connect to " + peer + ": timed out after " +
                                               seconds_text(cfg.connect_timeout));
   if (!connected->is_ok()) co_return fail(*connected);
@@ -462,18 +382,6 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::connect_once
   }
   open = true;
   co_return std::nullopt;
-}
-
-net::awaitable<Status> UpstreamClient::Impl::resolve_and_connect() {
-  // Asynchronous: getaddrinfo runs on Asio's resolver thread, not the io thread.
-  tcp::resolver resolver(ex);
-  auto [rec, endpoints] = co_await resolver.async_resolve(cfg.host, std::to_string(cfg.port),
-                                                          use_tuple);
-  if (rec) co_return Status::temporary("resolve " + cfg.host + ": " + rec.message());
-  auto [cec, endpoint] = co_await net::async_connect(transport.plain(), endpoints, use_tuple);
-  if (cec) co_return Status::temporary("connect to " + peer + ": " + cec.message());
-  (void)endpoint;
-  co_return Status::ok();
 }
 
 net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::hello() {
@@ -523,7 +431,7 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::starttls(
                            reply->to_string(),
                        reply->code);
   }
-  if (!input.empty()) {
+  if (input.buffered_size() > 0) {
     // Bytes after the 220 arrived in plain text but would be read as if they came
     // through TLS (the client side of CVE-2011-0411): someone is injecting.
     close();
@@ -539,49 +447,24 @@ net::awaitable<std::optional<DeliveryResult>> UpstreamClient::Impl::starttls(
 }
 
 net::awaitable<Status> UpstreamClient::Impl::handshake() {
-  Result<ssl::context*> ctx = tls_context();
+  Result<std::shared_ptr<ClientTlsContext>> ctx = tls_context();
   if (!ctx) co_return ctx.status();
-  ssl::stream<tcp::socket>& stream = transport.wrap_tls(**ctx);
-  const bool required = cfg.tls == UpstreamTls::kRequired;
   const std::string name = cfg.tls_name.empty() ? cfg.host : cfg.tls_name;
-  SSL* ssl_handle = stream.native_handle();
-  // SNI carries host names only (RFC 6066 3).
-  if (!is_ip_literal(name)) SSL_set_tlsext_host_name(ssl_handle, name.c_str());
-  if (required) {
-    // OpenSSL's own name check (what ssl::host_name_verification calls) set on
-    // the SSL object, so a mismatch is reported as "hostname mismatch" in the
-    // verify result rather than as an anonymous callback refusal.
-    X509_VERIFY_PARAM* param = SSL_get0_param(ssl_handle);
-    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-    const int set = is_ip_literal(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str())
-                                        : X509_VERIFY_PARAM_set1_host(param, name.c_str(), 0);
-    if (set != 1) co_return Status::invalid("cannot check TLS name \"" + name + "\"");
-    stream.set_verify_mode(ssl::verify_peer);
-  } else {
-    // Opportunistic TLS (RFC 7435) encrypts against passive listeners; an
-    // unverifiable certificate must not push the mail back to plain text.
-    stream.set_verify_mode(ssl::verify_none);
-  }
-  std::optional<std::tuple<ErrorCode>> done = co_await within(
-      cfg.command_timeout, stream.async_handshake(ssl::stream_base::client, use_tuple));
+  std::optional<Status> done = co_await within(cfg.command_timeout, stream.handshake(*ctx, name));
   if (!done) co_return Status::timeout("timeout in TLS handshake with " + peer);
-  if (auto [ec] = *done; ec) {
-    std::string why = ec.message();
-    const long verify = SSL_get_verify_result(ssl_handle);
-    if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-    co_return Status::temporary("TLS handshake with " + peer + " failed: " + why);
-  }
-  spdlog::info("{}: TLS established ({}, {}{})", log_prefix, SSL_get_version(ssl_handle),
-               SSL_get_cipher_name(ssl_handle), required ? ", certificate verified" : "");
+  if (!done->is_ok()) co_return *done;
+  const TlsInfo tls = stream.tls_info().value_or(TlsInfo{"unknown", "unknown"});
+  spdlog::info("{}: TLS established ({}, {}{})", log_prefix, tls.version, tls.cipher,
+               (*ctx)->verifies() ? ", certificate verified" : "");
   co_return Status::ok();
 }
 
-Result<ssl::context*> UpstreamClient::Impl::tls_context() {
-  if (tls_ctx) return &*tls_ctx;
-  Result<ssl::context> ctx = make_tls_context(cfg);
-  if (!ctx) return ctx.status();
-  tls_ctx.emplace(std::move(*ctx));
-  return &*tls_ctx;
+Result<std::shared_ptr<ClientTlsContext>> UpstreamClient::Impl::tls_context() {
+  if (tls_ctx) return tls_ctx;
+  Result<std::shared_ptr<ClientTlsContext>> ctx =
+      ClientTlsContext::load(cfg.tls == UpstreamTls::kRequired, cfg.ca_file);
+  if (ctx) tls_ctx = *ctx;
+  return ctx;
 }
 
 // ---------------------------------------------------------------------------
@@ -602,8 +485,7 @@ net::awaitable<Status> UpstreamClient::Impl::write(std::string_view data, std::s
 
 net::awaitable<Status> UpstreamClient::Impl::write_unbounded(std::string_view data,
                                                              std::string_view what) {
-  auto [ec, n] = co_await transport.write(net::buffer(data.data(), data.size()));
-  (void)n;
+  const ErrorCode ec = co_await stream.write(data);
   if (ec) co_return io_failure(ec, " while sending " + std::string(what));
   co_return Status::ok();
 }
@@ -637,36 +519,27 @@ net::awaitable<Result<SmtpReply>> UpstreamClient::Impl::read_reply_unbounded(
 }
 
 net::awaitable<Result<std::string>> UpstreamClient::Impl::read_line(std::string_view what) {
-  std::array<char, 4096> buf;
-  std::size_t scanned = 0;
   for (;;) {
-    const std::size_t lf = input.find('\n', scanned);
-    if (lf != std::string::npos) {
-      std::string line = input.substr(0, lf);
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      input.erase(0, lf + 1);
-      co_return line;
-    }
-    scanned = input.size();
-    if (input.size() > ReplyParser::kMaxLineLength + 1) {
+    if (std::optional<CommandLine> line = input.next_line()) co_return std::move(line->text);
+    if (input.buffered_size() > ReplyParser::kMaxLineLength + 1) {
       co_return Status::invalid("garbage reply to " + std::string(what) + " from " + peer +
                                 ": reply line longer than 4096 bytes");
     }
-    auto [ec, n] = co_await transport.read_some(net::buffer(buf));
+    std::span<char> room = input.prepare(kReadChunk);
+    auto [ec, n] = co_await stream.read_some(room);
+    input.commit(ec ? 0 : n);
     if (ec) {
       co_return io_failure(ec, what == "greeting" ? std::string(" while waiting for greeting")
                                                   : " while waiting for reply to " + std::string(what));
     }
-    input.append(buf.data(), n);
   }
 }
 
+// The upstream hanging up is said plainly; a reset, a TLS failure or a cancel
+// with the error's words.
 Status UpstreamClient::Impl::io_failure(const ErrorCode& ec, const std::string& during) const {
-  const bool eof = ec == net::error::eof || ec == ssl::error::stream_truncated;
-  std::string text = (eof ? "connection closed by " : "lost connection to ") + peer + during;
-  if (!eof) text += ": " + ec.message();
-  if (ec == net::error::operation_aborted) return Status::cancelled(text);
-  return Status::temporary(text);
+  if (is_eof(ec)) return Status::temporary("connection closed by " + peer + during);
+  return from_io_error(ec, "lost connection to " + peer + during);
 }
 
 // I/O trouble: the connection is in an unknown state, close it and retry later.
@@ -707,14 +580,14 @@ void UpstreamClient::Impl::close() {
   open = false;
   input.clear();
   caps = EhloCapabilities{};
-  transport.close();
+  stream.disconnect();
 }
 
 // ---------------------------------------------------------------------------
 
 Status check_tls_settings(const UpstreamConfig& upstream) {
   if (upstream.tls != UpstreamTls::kRequired) return Status::ok();
-  Result<ssl::context> ctx = make_tls_context(upstream);
+  Result<std::shared_ptr<ClientTlsContext>> ctx = ClientTlsContext::load(true, upstream.ca_file);
   if (!ctx) {
     const std::string key = "upstream." + upstream.name + "." +
                             (upstream.ca_file.empty() ? "tls" : "ca_file");

@@ -10,10 +10,11 @@
 
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
+#include "holdd/net/io_error.h"
+#include "holdd/net/tls_context.h"
 #include "holdd/smtp/data_reader.h"
 #include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/message_headers.h"
-#include "holdd/smtp/tls_context.h"
 
 namespace holdd::smtp {
 namespace {
@@ -320,11 +321,11 @@ net::awaitable<bool> Session::start_tls() {
     input_.clear();
   }
   set_deadline(Clock::now() + config_->command_timeout);
-  const boost::system::error_code ec = co_await stream_.handshake(deps_.tls);
-  if (ec) {
-    if (ec != net::error::operation_aborted) {
-      spdlog::info("smtp: [{}]:{}: TLS handshake failed: {}", client_.ip, client_.port,
-                   ec.message());
+  const Status handshake = co_await stream_.handshake(deps_.tls);
+  if (!handshake.is_ok()) {
+    // "TLS handshake failed: <why>"; a cancel (timeout, shutdown) is not news.
+    if (handshake.code() != Status::Code::kCancelled) {
+      spdlog::info("smtp: [{}]:{}: {}", client_.ip, client_.port, handshake.message());
     }
     co_return false;
   }
@@ -634,7 +635,9 @@ net::awaitable<bool> Session::read_more(Clock::time_point deadline) {
     }
   }
   if (ec) {
-    if (ec != net::error::eof && ec != net::error::operation_aborted) {
+    // The client hanging up and a cancel (timeout, shutdown) are how
+    // conversations end; anything else is worth a line.
+    if (!is_eof(ec) && !is_cancelled(ec)) {
       spdlog::debug("smtp: read from [{}]:{} failed: {}", client_.ip, client_.port, ec.message());
     }
     co_return false;

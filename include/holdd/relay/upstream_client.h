@@ -2,6 +2,8 @@
 // An UpstreamClient is one SMTP or LMTP client connection to an upstream (the old
 // or the new server). It delivers one message to one recipient per transaction and
 // can be reused for the next (connection reuse; RSET after a failed transaction).
+// It is the client side of the protocol only: connecting, TLS and reading lines
+// are net/'s SmtpStream, ClientTlsContext and LineReader.
 // Use from one coroutine at a time, on the io_context's thread.
 #include <chrono>
 #include <memory>

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "holdd/base/clock.h"
+#include "holdd/net/tls_info.h"
 
 namespace holdd::smtp {
 
@@ -22,12 +23,6 @@ struct HeaderSummary {
 // is neither a field nor a continuation, or the end. Field names compare
 // case-insensitively; obsolete "Name :" is accepted.
 HeaderSummary scan_headers(std::string_view content);
-
-// The TLS facts of a session, for Received: (filled in by the STARTTLS issue).
-struct TlsInfo {
-  std::string version;  // "TLSv1.3"
-  std::string cipher;   // "TLS_AES_256_GCM_SHA384"
-};
 
 struct ReceivedInfo {
   std::string helo;         // as the client gave it (sanitized here)

@@ -29,8 +29,6 @@ class io_context;
 
 namespace holdd::smtp {
 
-class TlsContext;
-
 class SmtpServer {
  public:
   // deps.config, deps.spool and deps.directory are required.

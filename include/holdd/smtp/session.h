@@ -36,16 +36,16 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "holdd/net/line_reader.h"
+#include "holdd/net/smtp_stream.h"
 #include "holdd/smtp/bdat_reader.h"
 #include "holdd/smtp/client_info.h"
 #include "holdd/smtp/command.h"
 #include "holdd/smtp/envelope.h"
-#include "holdd/smtp/line_reader.h"
 #include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/message_buffer.h"
 #include "holdd/smtp/reply.h"
 #include "holdd/smtp/session_deps.h"
-#include "holdd/smtp/smtp_stream.h"
 
 namespace holdd::smtp {
 

@@ -11,10 +11,13 @@
 #include "holdd/smtp/intake_stats.h"
 #include "holdd/spool/spool.h"
 
+namespace holdd {
+class TlsContext;
+}  // namespace holdd
+
 namespace holdd::smtp {
 
 class MessageMemoryBudget;
-class TlsContext;
 
 // What a session needs from the daemon. Pointers are borrowed: they must
 // outlive every session (the daemon owns them).

@@ -22,10 +22,10 @@
 #include <openssl/x509.h>
 #include <random>
 
+#include "holdd/net/tls_context.h"
 #include "holdd/smtp/memory_budget.h"
 #include "holdd/smtp/server.h"
-#include "holdd/smtp/tls_context.h"
-#include "test_certificate.h"
+#include "../test_certificate.h"
 
 namespace holdd::smtp {
 namespace {

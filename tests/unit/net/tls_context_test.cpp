@@ -1,6 +1,7 @@
-// TlsContext::load against certificates and keys made at test time: what
-// loads, what each bad file is reported as, and the protocol floor.
-#include "holdd/smtp/tls_context.h"
+// TlsContext::load and ClientTlsContext::load against certificates and keys
+// made at test time: what loads, what each bad file is reported as, and the
+// protocol floor.
+#include "holdd/net/tls_context.h"
 
 #include <doctest/doctest.h>
 
@@ -10,12 +11,13 @@
 #include <filesystem>
 #include <fstream>
 #include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <random>
 #include <sstream>
 
-#include "test_certificate.h"
+#include "../test_certificate.h"
 
-namespace holdd::smtp {
+namespace holdd {
 namespace {
 
 namespace fs = std::filesystem;
@@ -128,5 +130,51 @@ TEST_CASE("TlsContext: a chain file serves the leaf first and the intermediates 
   CHECK(sk_X509_num(extra) == 1);
 }
 
+TEST_CASE("ClientTlsContext: TLS 1.2 floor, no compression, and a CA store only when it verifies") {
+  TempDir dir;
+  TestCertificate ca = make_test_certificate(dir.path, "ca", "ca.test");
+  const fs::path garbage = dir.path / "garbage.pem";
+  write_file(garbage, "not a certificate\n");
+  const fs::path missing = dir.path / "missing.pem";
+
+  struct Case {
+    std::string what;
+    bool verify;
+    std::string ca_file;
+    int trusted;                // certificates in the store (-1: not checked)
+    std::string error_start;    // "" when it loads
+  };
+  const Case cases[] = {
+      {"verify against a CA file", true, ca.cert.string(), 1, ""},
+      {"verify against the system store", true, "", -1, ""},
+      // Opportunistic TLS loads nothing, so a bad file cannot stop it.
+      {"no verification", false, garbage.string(), 0, ""},
+      {"a CA file without a certificate", true, garbage.string(), 0,
+       "cannot load CA file " + garbage.string() + ": "},
+      {"a missing CA file", true, missing.string(), 0,
+       "cannot load CA file " + missing.string() + ": "},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    Result<std::shared_ptr<ClientTlsContext>> tls = ClientTlsContext::load(c.verify, c.ca_file);
+    if (!c.error_start.empty()) {
+      REQUIRE(!tls.ok());
+      CAPTURE(tls.status().message());
+      CHECK(tls.status().code() == Status::Code::kIOError);
+      CHECK(tls.status().message().rfind(c.error_start, 0) == 0);
+      continue;
+    }
+    REQUIRE_MESSAGE(tls.ok(), tls.status().to_string());
+    ClientTlsContext& ctx = **tls;
+    CHECK(ctx.verifies() == c.verify);
+    SSL_CTX* h = ctx.native().native_handle();
+    CHECK(SSL_CTX_get_min_proto_version(h) == TLS1_2_VERSION);
+    CHECK((SSL_CTX_get_options(h) & SSL_OP_NO_COMPRESSION) != 0);
+    if (c.trusted >= 0) {
+      CHECK(sk_X509_OBJECT_num(X509_STORE_get0_objects(SSL_CTX_get_cert_store(h))) == c.trusted);
+    }
+  }
+}
+
 }  // namespace
-}  // namespace holdd::smtp
+}  // namespace holdd

@@ -1,4 +1,4 @@
-#include "holdd/smtp/tls_context.h"
+#include "holdd/net/tls_context.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -11,7 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-namespace holdd::smtp {
+namespace holdd {
 namespace {
 
 namespace ssl = boost::asio::ssl;
@@ -98,14 +98,16 @@ std::string fingerprint_of(X509* cert) {
 
 TlsContext::~TlsContext() = default;
 
-Result<std::shared_ptr<TlsContext>> TlsContext::load(const TlsConfig& config) {
-  const std::string cert_name = "tls.certificate " + quoted(config.certificate);
-  const std::string key_name = "tls.private_key " + quoted(config.private_key);
-  if (!config.enabled()) return Status::invalid("tls: certificate and private_key must both be set");
-  if (std::string why = unreadable(config.certificate); !why.empty()) {
+Result<std::shared_ptr<TlsContext>> TlsContext::load(const Files& files) {
+  const std::string cert_name = "tls.certificate " + quoted(files.certificate);
+  const std::string key_name = "tls.private_key " + quoted(files.private_key);
+  if (files.certificate.empty() || files.private_key.empty()) {
+    return Status::invalid("tls: certificate and private_key must both be set");
+  }
+  if (std::string why = unreadable(files.certificate); !why.empty()) {
     return Status::invalid(cert_name + ": cannot read: " + why);
   }
-  if (std::string why = unreadable(config.private_key); !why.empty()) {
+  if (std::string why = unreadable(files.private_key); !why.empty()) {
     return Status::invalid(key_name + ": cannot read: " + why);
   }
 
@@ -124,10 +126,10 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load(const TlsConfig& config) {
   SSL_CTX_set_mode(h, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_default_passwd_cb(h, &no_passphrase);
 
-  if (SSL_CTX_use_certificate_chain_file(h, config.certificate.c_str()) != 1) {
+  if (SSL_CTX_use_certificate_chain_file(h, files.certificate.c_str()) != 1) {
     return Status::invalid(cert_name + ": " + openssl_errors());
   }
-  if (SSL_CTX_use_PrivateKey_file(h, config.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
+  if (SSL_CTX_use_PrivateKey_file(h, files.private_key.c_str(), SSL_FILETYPE_PEM) != 1) {
     if (key_mismatch(ERR_peek_last_error())) {
       return Status::invalid(key_name + " does not belong to " + cert_name + ": " +
                              openssl_errors());
@@ -152,4 +154,27 @@ Result<std::shared_ptr<TlsContext>> TlsContext::load(const TlsConfig& config) {
   return out;
 }
 
-}  // namespace holdd::smtp
+ClientTlsContext::~ClientTlsContext() = default;
+
+Result<std::shared_ptr<ClientTlsContext>> ClientTlsContext::load(bool verify,
+                                                                 const std::string& ca_file) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
+  if (verify) {
+    boost::system::error_code ec;
+    if (ca_file.empty()) {
+      ctx->set_default_verify_paths(ec);
+      if (ec) return Status::io_error("cannot load the system CA store: " + ec.message());
+    } else {
+      ctx->load_verify_file(ca_file, ec);
+      if (ec) return Status::io_error("cannot load CA file " + ca_file + ": " + ec.message());
+    }
+  }
+  std::shared_ptr<ClientTlsContext> out(new ClientTlsContext());
+  out->ctx_ = std::move(ctx);
+  out->verify_ = verify;
+  return out;
+}
+
+}  // namespace holdd

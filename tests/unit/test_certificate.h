@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <string>
 
-namespace holdd::smtp::testing {
+namespace holdd::testing {
 
 struct TestCertificate {
   std::filesystem::path cert;  // PEM certificate
@@ -40,4 +40,4 @@ inline std::string command_output(const std::string& cmd) {
   return out;
 }
 
-}  // namespace holdd::smtp::testing
+}  // namespace holdd::testing

@@ -1,10 +1,10 @@
-#include "holdd/smtp/line_reader.h"
+#include "holdd/net/line_reader.h"
 
 #include <cstring>
 
-namespace holdd::smtp {
+namespace holdd {
 
-LineReader::LineReader(size_t max_line) : max_line_(max_line) {}
+LineReader::LineReader(size_t max_line, LineEnd end) : max_line_(max_line), end_(end) {}
 
 void LineReader::consume(size_t n) {
   begin_ += n;
@@ -50,10 +50,21 @@ void LineReader::clear() {
 
 std::optional<CommandLine> LineReader::next_line() {
   std::string_view in = buffered();
-  // Resume the search one byte back: a CR may have ended the previous read.
-  size_t from = scanned_ > 0 ? scanned_ - 1 : 0;
-  size_t crlf = in.find("\r\n", from);
-  if (crlf == std::string_view::npos) {
+  size_t eol = std::string_view::npos;  // where the line end starts
+  size_t eol_size = 0;
+  if (end_ == LineEnd::kCrlf) {
+    // Resume the search one byte back: a CR may have ended the previous read.
+    eol = in.find("\r\n", scanned_ > 0 ? scanned_ - 1 : 0);
+    eol_size = 2;
+  } else {
+    eol_size = 1;
+    eol = in.find('\n', scanned_);
+    if (eol != std::string_view::npos && eol > 0 && in[eol - 1] == '\r') {
+      --eol;
+      eol_size = 2;
+    }
+  }
+  if (eol == std::string_view::npos) {
     scanned_ = in.size();
     if (in.size() >= max_line_ || (discarding_ && !in.empty())) {
       // Overlong: drop what we have, but keep a trailing CR that may pair
@@ -66,16 +77,16 @@ std::optional<CommandLine> LineReader::next_line() {
     return std::nullopt;
   }
   CommandLine line;
-  if (discarding_ || crlf > max_line_ - 2) {
+  if (discarding_ || eol + eol_size > max_line_) {
     line.too_long = true;
     discarding_ = false;
   } else {
-    line.text.assign(in.substr(0, crlf));
+    line.text.assign(in.substr(0, eol));
     line.bare_newline = line.text.find_first_of("\r\n") != std::string::npos;
   }
-  consume(crlf + 2);
+  consume(eol + eol_size);
   scanned_ = 0;
   return line;
 }
 
-}  // namespace holdd::smtp
+}  // namespace holdd

@@ -1,13 +1,17 @@
-#include "holdd/smtp/line_reader.h"
+#include "holdd/net/line_reader.h"
 
 #include <doctest/doctest.h>
 
-#include "holdd/smtp/command.h"
-
+#include <cstdint>
+#include <string>
 #include <vector>
 
-namespace holdd::smtp {
+namespace holdd {
 namespace {
+
+// smtp::kMaxCommandLine (SPEC: 1000 octets with the CRLF, RFC 5321 4.5.3.1.4);
+// net/ sits below smtp/, so its tests do not include smtp/command.h.
+constexpr size_t kMaxCommandLine = 1000;
 
 std::vector<CommandLine> lines_of(LineReader& r) {
   std::vector<CommandLine> out;
@@ -104,5 +108,36 @@ TEST_CASE("LineReader: consume leaves the rest for content decoders") {
   CHECK(r.buffered() == "\r\n.\r\n");
 }
 
+TEST_CASE("LineReader: a reply line ends at LF, with or without the CR before it") {
+  struct Case {
+    std::vector<std::string> reads;  // as they arrive
+    std::vector<std::string> lines;
+    std::string left;  // still buffered after the last read
+  };
+  const Case cases[] = {
+      {{"250 ok\r\n"}, {"250 ok"}, ""},
+      {{"250 ok\n"}, {"250 ok"}, ""},                        // a server's bare LF
+      {{"250-a\r", "\n250 b\n"}, {"250-a", "250 b"}, ""},    // CR and LF in two reads
+      {{"220 x\r\r\n"}, {"220 x\r"}, ""},                   // one CR dropped, no more
+      {{"250 a\rb\r\n"}, {"250 a\rb"}, ""},                 // a CR inside is the parser's
+      {{"250-a\r\n250 b"}, {"250-a"}, "250 b"},              // waits for the rest
+      {{std::string(5000, 'x') + "\n"}, {std::string(5000, 'x')}, ""},  // no limit here
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.reads.front().substr(0, 20));
+    LineReader r(SIZE_MAX, LineEnd::kLf);
+    std::vector<std::string> got;
+    for (const std::string& read : c.reads) {
+      r.append(read);
+      for (const CommandLine& l : lines_of(r)) {
+        CHECK(!l.too_long);
+        got.push_back(l.text);
+      }
+    }
+    CHECK(got == c.lines);
+    CHECK(r.buffered() == c.left);
+  }
+}
+
 }  // namespace
-}  // namespace holdd::smtp
+}  // namespace holdd
