@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <iostream>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -174,6 +175,23 @@ int run(int argc, char** argv, bool monitoring_plugin) {
   if (std::optional<int> exit = command_line.parse(argc, argv, monitoring_plugin)) return *exit;
   const GlobalOptions& o = command_line.options();
   const ClientVerb& verb = *find_client_verb(command_line.verb().name);  // one per verb: client_verbs_test
+  if (verb.run != nullptr) {
+    // One connection for the whole conversation, opened at the first request.
+    std::optional<Connection> connection;
+    const std::string path = socket_path(o);
+    Session session;
+    session.json = o.json;
+    session.exchange = [&](const json& request) -> json {
+      try {
+        if (!connection) connection.emplace(path);
+        return connection->exchange(request);
+      } catch (const Connection::Unreachable& u) {
+        connection.reset();
+        throw std::runtime_error(u.message);
+      }
+    };
+    return verb.run(command_line.args(), session);
+  }
   const json request = protocol::make_request(verb.name, verb.build(command_line.args()));
 
   json response;

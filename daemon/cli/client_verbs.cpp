@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "holdd/cli/exit.h"
+#include "holdd/cli/migrate.h"
 #include "holdd/cli/text_output.h"
 #include "holdd/config/units.h"
 #include "holdd/protocol/framing.h"
@@ -57,6 +58,36 @@ std::chrono::seconds duration_arg(const std::string& option, const std::string& 
 
 json no_args(const VerbArgs&) { return json::object(); }
 
+json probe_request(const VerbArgs& args) {
+  const std::string& upstream = args.text("--upstream");
+  return json{{"mailboxes", mailboxes_from(args)}, {"upstream", upstream.empty() ? "new" : upstream}};
+}
+
+json note_request(const VerbArgs& args) {
+  return json{{"mailbox", args.text("MAILBOX")}, {"text", args.text("TEXT")}};
+}
+
+// migrate sends requests of its own (run_migrate); this one is never sent.
+json no_request(const VerbArgs&) { return json::object(); }
+
+int run_migrate(const VerbArgs& args, const Session& session) {
+  migrate::Options o;
+  o.mailboxes = mailboxes_from(args);
+  o.copy = args.text("--copy");
+  if (o.copy.empty()) throw UsageError{"--copy: name the copy command (for example doveadm or imapsync)"};
+  const double parallel = args.number("--parallel");
+  if (!std::isfinite(parallel) || parallel > 1000) throw UsageError{"--parallel: expected 1 to 1000 copies at once"};
+  o.parallel = parallel >= 1 ? static_cast<int>(parallel) : 4;
+  o.verify = args.flag("--verify");
+  o.rate = args.number("--rate");
+  if (!std::isfinite(o.rate)) throw UsageError{"--rate: expected a number of messages a second, such as 50"};
+  if (const std::string& t = args.text("--copy-timeout"); !t.empty()) o.copy_timeout = duration_arg("--copy-timeout", t);
+  o.log_dir = args.text("--log-dir");
+  o.dry_run = args.flag("--dry-run");
+  o.json = session.json;
+  return migrate::run(o, session.exchange, std::cout, std::cerr);
+}
+
 json list_request(const VerbArgs& args) {
   const std::string& state = args.text("--state");
   return state.empty() ? json::object() : json{{"state", state}};
@@ -79,6 +110,7 @@ json release_request(const VerbArgs& args) {
               {"wait", wait},
               {"rate", rate},
               {"dry_run", args.flag("--dry-run")},
+              {"verify", args.flag("--verify")},
               {"wait_seconds", wait_seconds}};
 }
 
@@ -172,8 +204,11 @@ void print_show(const json& r) {
   std::cout << "last error    " << (e.is_object() ? str(e["at"]) + "  " + str(e["error"]) : "-") << "\n";
   std::cout << "history\n";
   if (r["history"].empty()) std::cout << "  (no state change yet)\n";
-  Table t({"  AT", "FROM", "TO", "BY"});
-  for (const json& h : r["history"]) t.add({"  " + str(h["at"]), str(h["from"]), str(h["to"]), str(h["by"])});
+  // A note (holdctl note, migrate's copy attempts) is a line with no state change.
+  Table t({"  AT", "FROM", "TO", "BY", "NOTE"});
+  for (const json& h : r["history"]) {
+    t.add({"  " + str(h["at"]), str(h["from"]), str(h["to"]), str(h["by"]), str(h.value("note", json()), "")});
+  }
   if (!r["history"].empty()) t.print(std::cout);
 }
 
@@ -228,6 +263,33 @@ void print_release(const json& r) {
   }
 }
 
+// The mailboxes an upstream did not accept, one a line with its reply.
+void print_not_accepted(const json& rows, const char* what) {
+  for (const json& m : rows) {
+    std::cout << str(m["mailbox"]) << "  " << str(m["result"]) << "  " << str(m["reply"], "") << "\n";
+  }
+  if (!rows.empty()) {
+    std::cerr << "holdctl: " << rows.size() << " mailbox(es) " << what
+              << " (see above: the new server's reply; fix it there, then run the same command again)\n";
+  }
+}
+
+void print_release_checked(const json& r) {
+  print_release(r);
+  if (r.contains("not_released")) print_not_accepted(r["not_released"], "not accepted by the new server, not released");
+}
+
+void print_probe(const json& r) {
+  Table t({"MAILBOX", "RESULT", "REPLY"});
+  for (const json& m : r["mailboxes"]) t.add({str(m["mailbox"]), str(m["result"]), str(m["reply"], "")});
+  std::cout << "asked " << str(r["upstream"]) << " (" << str(r["target"]) << "):\n";
+  t.print(std::cout);
+}
+
+void print_note(const json& r) { std::cout << "noted in the history of " << str(r["mailbox"]) << "\n"; }
+
+void print_nothing(const json&) {}
+
 void print_retry(const json& r) { std::cout << "requeued " << num(r["requeued"]) << " parked message(s)\n"; }
 
 void print_drop(const json& r) {
@@ -253,13 +315,16 @@ constexpr ClientVerb kClientVerbs[] = {
     {"show", mailbox_request, print_show},
     {"queue", mailbox_request, print_queue},
     {"lock", batch_request, print_changes},
-    {"release", release_request, print_release},
+    {"release", release_request, print_release_checked},
     {"revert", batch_request, print_changes},
     {"retry", retry_request, print_retry},
     {"drop", drop_request, print_drop},
     {"pause", no_args, print_paused},
     {"resume", no_args, print_resumed},
     {"check", check_request, print_check, /*monitoring_plugin=*/true},
+    {"probe", probe_request, print_probe},
+    {"migrate", no_request, print_nothing, false, run_migrate},
+    {"note", note_request, print_note},
 };
 static_assert(protocol::names_every_verb(kClientVerbs),
               "one ClientVerb for each verb of control/verbs.h, in its order");
@@ -276,6 +341,15 @@ const ClientVerb* find_client_verb(std::string_view name) {
 }
 
 int exit_code(const ClientVerb& verb, const json& result) {
+  if (verb.name == "probe") {
+    for (const json& m : result.value("mailboxes", json::array())) {
+      if (m.value("result", "") != "accepted") return kRefused;
+    }
+    return kOk;
+  }
+  if (verb.name == "release") {
+    return result.contains("not_released") && !result["not_released"].empty() ? kRefused : kOk;
+  }
   if (!verb.monitoring_plugin) return kOk;
   const int code = result.value("code", 3);
   return code >= 0 && code <= 3 ? code : 3;

@@ -5,15 +5,18 @@
 #include <set>
 #include <unordered_set>
 
+#include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
+#include "holdd/base/printable.h"
 #include "holdd/control/health_check.h"
-#include "holdd/protocol/framing.h"
 #include "holdd/control/snapshot.h"
+#include "holdd/protocol/framing.h"
 #include "holdd/protocol/verbs.h"
+#include "holdd/relay/upstream_client.h"
 #include "holdd/route/address.h"
 
 namespace holdd {
@@ -37,6 +40,9 @@ std::string upstream_target(const std::optional<UpstreamConfig>& u) {
   if (!u) return "";
   return Endpoint{u->host, u->port}.to_string();
 }
+
+// A note in a mailbox's history (holdctl note, migrate): a line, not a file.
+constexpr size_t kMaxNote = 2000;
 
 // ---- arguments ----
 
@@ -267,6 +273,7 @@ class Handler {
                              {"from", std::string(to_string(c.from))},
                              {"to", std::string(to_string(c.to))},
                              {"by", c.by}});
+      if (!c.note.empty()) history.back()["note"] = c.note;
     }
     json result{{"mailbox", *key},
                 {"state", std::string(to_string(r.state))},
@@ -316,7 +323,33 @@ class Handler {
     if (!mailboxes) co_return mailboxes.status();
     const std::string target = upstream_target(view_.config().upstream_new);
 
-    if (bool_arg(args, "dry_run")) co_return dry_run(*mailboxes, target);
+    // --verify: only what the new server accepts is released; the rest is listed
+    // with its reply and stays as it is.
+    json not_released = json::array();
+    if (bool_arg(args, "verify")) {
+      Result<std::vector<ProbeRow>> probed = co_await probe_upstream(*mailboxes, "new");
+      if (!probed) co_return probed.status();
+      std::vector<std::string> accepted;
+      for (ProbeRow& row : *probed) {
+        if (row.result.verdict == ProbeResult::Verdict::kAccepted) {
+          accepted.push_back(row.mailbox);
+        } else {
+          not_released.push_back(row.to_json());
+        }
+      }
+      *mailboxes = std::move(accepted);
+    }
+    if (bool_arg(args, "dry_run")) {
+      Result<json> plan = dry_run(*mailboxes, target);
+      if (plan && bool_arg(args, "verify")) (*plan)["not_released"] = std::move(not_released);
+      co_return plan;
+    }
+    if (mailboxes->empty()) {
+      co_return json{{"changed", json::array()}, {"unchanged", json::array()}, {"state", "migrated"},
+                     {"replay", {{"messages", 0}, {"bytes", 0}}},
+                     {"target", target.empty() ? json(nullptr) : json(target)},
+                     {"not_released", std::move(not_released)}};
+    }
 
     uint64_t messages = 0, bytes = 0;
     for (const std::string& m : *mailboxes) {
@@ -342,7 +375,56 @@ class Handler {
       (*result)["parked"] = report.parked;
       (*result)["remaining"] = report.remaining;
     }
+    if (bool_arg(args, "verify")) (*result)["not_released"] = std::move(not_released);
     co_return result;
+  }
+
+  // probe: does the upstream know each mailbox? Nothing changes, nothing is delivered.
+  net::awaitable<Result<json>> probe(const json& args) {
+    Result<std::vector<std::string>> names = string_list(args, "mailboxes");
+    if (!names) co_return names.status();
+    Result<std::vector<std::string>> mailboxes = resolve_batch(*view_.directory(), *names);
+    if (!mailboxes) co_return mailboxes.status();
+    const std::string which = args.contains("upstream") && args["upstream"].is_string()
+                                  ? args["upstream"].get<std::string>() : "new";
+    Result<std::vector<ProbeRow>> probed = co_await probe_upstream(*mailboxes, which);
+    if (!probed) co_return probed.status();
+    json rows = json::array();
+    size_t accepted = 0;
+    for (const ProbeRow& row : *probed) {
+      rows.push_back(row.to_json());
+      accepted += row.result.verdict == ProbeResult::Verdict::kAccepted;
+    }
+    const auto& upstream = which == "old" ? view_.config().upstream_old : view_.config().upstream_new;
+    co_return json{{"upstream", which},
+                   {"target", upstream_target(upstream)},
+                   {"mailboxes", std::move(rows)},
+                   {"accepted", accepted},
+                   {"not_accepted", probed->size() - accepted}};
+  }
+
+  // note: a line of text in the mailbox's history.
+  net::awaitable<Result<json>> note(const json& args) {
+    Result<std::string> name = string_arg(args, "mailbox");
+    if (!name) co_return name.status();
+    Result<std::string> text = string_arg(args, "text");
+    if (!text) co_return text.status();
+    if (text->empty() || text->size() > kMaxNote) {
+      co_return Status::invalid("the note must be 1 to " + std::to_string(kMaxNote) + " bytes long");
+    }
+    Result<std::string> key = resolve_one(*view_.directory(), *name);
+    if (!key) co_return key.status();
+    Status s = co_await spool().add_note(*key, *text, by_);
+    if (!s.is_ok()) co_return s;
+    spdlog::info("control: {} noted on {}: {}", by_, *key, printable(*text));
+    co_return json{{"mailbox", *key}, {"note", *text}};
+  }
+
+  // migrate runs in holdctl (it needs the operator's credentials for the copy);
+  // the daemon only sees its lock, note, probe and release requests.
+  net::awaitable<Result<json>> migrate(const json&) {
+    co_return Status::invalid("migrate is run by holdctl itself (lock, copy, release per mailbox), "
+                              "not by the daemon: use holdctl migrate");
   }
 
   net::awaitable<Result<json>> revert(const json& args) {
@@ -496,6 +578,39 @@ class Handler {
                 {"bytes", bytes}};
   }
 
+  // One mailbox's probe verdict.
+  struct ProbeRow {
+    std::string mailbox;
+    ProbeResult result;
+    json to_json() const {
+      return json{{"mailbox", mailbox}, {"result", std::string(to_string(result.verdict))}, {"reply", result.reply}};
+    }
+  };
+
+  // Asks `which` upstream ("new" or "old") about each mailbox on one connection
+  // (SPEC: as for a delivery, same TLS rules; nothing is delivered).
+  net::awaitable<Result<std::vector<ProbeRow>>> probe_upstream(const std::vector<std::string>& mailboxes,
+                                                                const std::string& which) {
+    if (which != "new" && which != "old") {
+      co_return Status::invalid("upstream must be \"new\" or \"old\", not \"" + which + "\"");
+    }
+    const Config& config = view_.config();
+    const std::optional<UpstreamConfig>& upstream = which == "old" ? config.upstream_old : config.upstream_new;
+    if (!upstream) co_return Status::invalid("no [upstream." + which + "] is configured: nothing to ask");
+    UpstreamClient client(co_await net::this_coro::executor, *upstream, config.server.hostname);
+    std::vector<ProbeRow> rows;
+    rows.reserve(mailboxes.size());
+    for (const std::string& m : mailboxes) {
+      // Not `ProbeRow{m, co_await ...}`: GCC 12 destroys temporaries of a braced
+      // initializer holding a co_await twice (a double free at exit).
+      ProbeResult verdict = co_await client.probe(m);
+      rows.push_back(ProbeRow{m, std::move(verdict)});
+    }
+    co_await client.quit();
+    spdlog::info("control: {} probed {} mailbox(es) at upstream {}", by_, rows.size(), which);
+    co_return rows;
+  }
+
   // pause and resume.
   Result<json> set_paused(bool pause) {
     if (pause) {
@@ -530,6 +645,9 @@ constexpr DaemonVerb kDaemonVerbs[] = {
     {"pause", &Handler::pause},
     {"resume", &Handler::resume},
     {"check", &Handler::check},
+    {"probe", &Handler::probe},
+    {"migrate", &Handler::migrate},
+    {"note", &Handler::note},
 };
 static_assert(protocol::names_every_verb(kDaemonVerbs),
               "one handler for each verb of control/verbs.h, in its order");

@@ -99,6 +99,8 @@ struct UpstreamClient::Impl {
         log_prefix("upstream " + (cfg.name.empty() ? std::string("?") : cfg.name) + " (" + peer + ")") {}
 
   net::awaitable<DeliveryResult> deliver(const OutgoingMessage& msg);
+  net::awaitable<ProbeResult> probe(const std::string& rcpt);
+  net::awaitable<ProbeResult> probe_once(const std::string& rcpt);
   net::awaitable<void> quit();
   void close();
 
@@ -183,6 +185,61 @@ net::awaitable<DeliveryResult> UpstreamClient::Impl::deliver(const OutgoingMessa
     result = co_await transact(msg);
   }
   last_used = Clock::now();
+  co_return result;
+}
+
+// ---------------------------------------------------------------------------
+// Probe: MAIL FROM:<> (the null sender: no bounce can come of it), RCPT TO, RSET.
+
+net::awaitable<ProbeResult> UpstreamClient::Impl::probe(const std::string& rcpt) {
+  using Verdict = ProbeResult::Verdict;
+  last_used = Clock::now();
+  if (!is_safe_for_command(rcpt)) co_return ProbeResult{Verdict::kUnknown, "address contains CR, LF or NUL"};
+  const bool reused = open;
+  if (!open) {
+    if (std::optional<DeliveryResult> failure = co_await connect()) co_return ProbeResult{Verdict::kUnknown, failure->reply};
+  }
+  stale = false;
+  ProbeResult result = co_await probe_once(rcpt);
+  if (reused && stale) {
+    // Dropped while idle (the upstream's own timeout) before it answered MAIL.
+    spdlog::debug("{}: reused connection was closed by the upstream; reconnecting", log_prefix);
+    if (std::optional<DeliveryResult> failure = co_await connect()) co_return ProbeResult{Verdict::kUnknown, failure->reply};
+    result = co_await probe_once(rcpt);
+  }
+  last_used = Clock::now();
+  co_return result;
+}
+
+net::awaitable<ProbeResult> UpstreamClient::Impl::probe_once(const std::string& rcpt) {
+  using Verdict = ProbeResult::Verdict;
+  Result<SmtpReply> mail = co_await command("MAIL FROM:<>", "MAIL");
+  if (!mail) {
+    stale = is_connection_loss(mail.status());
+    co_return ProbeResult{Verdict::kUnknown, fail(mail.status()).reply};
+  }
+  if (mail->code == 421) {
+    stale = true;
+    close();
+    co_return ProbeResult{Verdict::kUnknown, mail->to_string()};
+  }
+  if (!mail->is_positive()) {
+    // The upstream refuses the null sender: it says nothing about the mailbox.
+    co_await abort_transaction(*mail);
+    co_return ProbeResult{Verdict::kUnknown, "MAIL FROM:<> refused: " + mail->to_string()};
+  }
+  Result<SmtpReply> reply = co_await command("RCPT TO:<" + rcpt + ">", "RCPT");
+  if (!reply) co_return ProbeResult{Verdict::kUnknown, fail(reply.status()).reply};
+  const Verdict verdict = reply->is_positive() ? Verdict::kAccepted
+                          : reply->klass() == 5 ? Verdict::kRefused
+                                                : Verdict::kUnknown;
+  ProbeResult result{verdict, reply->to_string()};
+  if (reply->code == 421) {
+    close();
+    co_return result;
+  }
+  Result<SmtpReply> rset = co_await command("RSET", "RSET");
+  if (!rset || rset->code != 250) close();
   co_return result;
 }
 
@@ -604,6 +661,17 @@ UpstreamClient::~UpstreamClient() = default;
 
 net::awaitable<DeliveryResult> UpstreamClient::deliver(const OutgoingMessage& msg) {
   return impl_->deliver(msg);
+}
+
+net::awaitable<ProbeResult> UpstreamClient::probe(const std::string& rcpt) { return impl_->probe(rcpt); }
+
+std::string_view to_string(ProbeResult::Verdict v) {
+  switch (v) {
+    case ProbeResult::Verdict::kAccepted: return "accepted";
+    case ProbeResult::Verdict::kRefused: return "refused";
+    case ProbeResult::Verdict::kUnknown: return "unknown";
+  }
+  return "unknown";
 }
 
 bool UpstreamClient::is_open() const { return impl_->open; }

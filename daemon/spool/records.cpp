@@ -89,10 +89,9 @@ std::string encode(const QueueEntry& e) {
 std::string encode(const MailboxRecord& r) {
   json history = json::array();
   for (const StateChange& c : r.history) {
-    history.push_back({{"t", c.at_us},
-                       {"f", bytes(to_string(c.from))},
-                       {"to", bytes(to_string(c.to))},
-                       {"by", bytes(c.by)}});
+    json change = {{"t", c.at_us}, {"f", bytes(to_string(c.from))}, {"to", bytes(to_string(c.to))}, {"by", bytes(c.by)}};
+    if (!c.note.empty()) change["n"] = bytes(c.note);
+    history.push_back(std::move(change));
   }
   json j = {{"st", bytes(to_string(r.state))},
             {"h", std::move(history)},
@@ -162,6 +161,7 @@ bool decode(std::string_view in, MailboxRecord& r) {
         change.from = state_or_old(c, "f");
         change.to = state_or_old(c, "to");
         get_text(c, "by", change.by);
+        get_text(c, "n", change.note);
         r.history.push_back(std::move(change));
       }
     }

@@ -235,6 +235,18 @@ net::awaitable<Result<std::vector<StateTransition>>> Spool::set_state(
   co_return std::move(*transitions);
 }
 
+net::awaitable<Status> Spool::add_note(std::string mailbox, std::string note, std::string by) {
+  Impl* impl = impl_.get();
+  GroupCommitWriter::Apply apply = [impl, mailbox = std::move(mailbox), note = std::move(note),
+                                  by = std::move(by)](WriteTxn& txn) -> Status {
+    MailboxRecord r = impl->read_record(txn.read(impl->mailbox_dbi, mailbox), mailbox);
+    r.history.push_back(StateChange{now_unix_micros(), r.state, r.state, by, note});
+    if (r.history.size() > kMaxHistory) r.history.erase(r.history.begin());
+    return txn.put(impl->mailbox_dbi, mailbox, encode(r));
+  };
+  co_return co_await impl->write(std::move(apply));
+}
+
 net::awaitable<Status> Spool::delivered(QueueEntry entry, UpstreamKind upstream, std::string reply) {
   Impl* impl = impl_.get();
   GroupCommitWriter::Apply apply = [impl, entry = std::move(entry), upstream,

@@ -40,7 +40,7 @@ def test_migrate_copies_releases_and_a_rerun_does_only_what_is_left(holdd, tmp_p
     logs = tmp_path / "logs"
     # The copy "fails" for bob only; it sees its mailbox in the arguments and the
     # environment, and prints something into its log.
-    copy = (f"echo \"copy {{mailbox}} $HOLDD_LOCAL at $HOLDD_DOMAIN\"; "
+    copy = (f"echo copy {{mailbox}} \"$HOLDD_LOCAL\" at \"$HOLDD_DOMAIN\"; "
             f"echo {{mailbox}} {{local}} {{domain}} >> {copies}; "
             f"test \"$HOLDD_LOCAL\" != bob || {{ echo 'imap: login failed' >&2; exit 3; }}")
     r = holdd.ctl("migrate", "--file", batch, "--copy", copy, "--parallel", "2", "--log-dir", logs)

@@ -65,7 +65,29 @@ inline constexpr Arg kRelease[] = {
     {.name = "--timeout", .help = "with --wait: stop waiting after DUR (the release stays)", .type_name = "DUR"},
     {.name = "--rate", .kind = ArgKind::kNumber, .help = "at most N messages a second for this release",
      .type_name = "N"},
-    {.name = "--dry-run", .kind = ArgKind::kFlag, .help = "show what would be replayed, change nothing"}};
+    {.name = "--dry-run", .kind = ArgKind::kFlag, .help = "show what would be replayed, change nothing"},
+    {.name = "--verify", .kind = ArgKind::kFlag,
+     .help = "probe the new server first; release only the mailboxes it accepts"}};
+inline constexpr std::string_view kUpstreams[] = {"new", "old"};
+inline constexpr Arg kProbe[] = {
+    kMailboxes,
+    kFile,
+    {.name = "--upstream", .help = "the server to ask (default new)", .choices = kUpstreams}};
+inline constexpr Arg kMigrate[] = {
+    kMailboxes,
+    kFile,
+    {.name = "--copy", .help = "the copy command, run by /bin/sh per mailbox ({mailbox} {local} {domain})",
+     .type_name = "CMD", .required = true},
+    {.name = "--parallel", .kind = ArgKind::kNumber, .help = "copies at once (default 4)", .type_name = "N"},
+    {.name = "--verify", .kind = ArgKind::kFlag, .help = "release only if the new server accepts the mailbox"},
+    {.name = "--rate", .kind = ArgKind::kNumber, .help = "replay at most N messages a second per release",
+     .type_name = "N"},
+    {.name = "--copy-timeout", .help = "a copy running longer is killed (its mailbox stays held)",
+     .type_name = "DUR"},
+    {.name = "--log-dir", .help = "the copies' output, one file per mailbox (default ./holdctl-migrate-<UTC time>)",
+     .type_name = "DIR"},
+    {.name = "--dry-run", .kind = ArgKind::kFlag, .help = "show the plan, change nothing"}};
+inline constexpr Arg kNote[] = {kOneMailbox, {.name = "TEXT", .required = true}};
 inline constexpr Arg kRetry[] = {
     {.name = "MAILBOX"},
     {.name = "--all", .kind = ArgKind::kFlag, .help = "every mailbox", .excludes = "MAILBOX"}};
@@ -90,7 +112,7 @@ inline constexpr Verb kVerbs[] = {
     {"lock", "hold mail for mailboxes (returns once none is being relayed)", "MAILBOX... | --file F",
      verb_args::kBatch},
     {"release", "mark migrated and replay held mail to the new server in order",
-     "MAILBOX... | --file F [--wait [--timeout DUR]] [--rate N] [--dry-run]", verb_args::kRelease},
+     "MAILBOX... | --file F [--wait [--timeout DUR]] [--rate N] [--dry-run] [--verify]", verb_args::kRelease},
     {"revert", "back to old: queued mail goes to the old server, in order", "MAILBOX... | --file F",
      verb_args::kBatch},
     {"retry", "requeue parked messages now", "[MAILBOX | --all]", verb_args::kRetry},
@@ -99,6 +121,13 @@ inline constexpr Verb kVerbs[] = {
     {"resume", "restart relaying", "", {}},
     {"check", "monitoring-plugin check: exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN",
      "[--warn-age DUR] [--crit-age DUR] [--old-quiet DUR]", verb_args::kCheck},
+    {"probe", "ask the new (or old) server whether it knows each mailbox; nothing is delivered",
+     "MAILBOX... | --file F [--upstream new|old]", verb_args::kProbe},
+    {"migrate", "the cutover of a batch: lock, run the copy command, release, per mailbox",
+     "MAILBOX... | --file F --copy CMD [--parallel N] [--verify] [--rate N] [--copy-timeout DUR] "
+     "[--log-dir DIR] [--dry-run]",
+     verb_args::kMigrate},
+    {"note", "add a line of text to a mailbox's history (shown by show)", "MAILBOX TEXT", verb_args::kNote},
 };
 
 // The verb called `name`, or nullptr.

@@ -47,6 +47,19 @@ struct DeliveryResult {
   bool accepted() const { return outcome == Outcome::kAccepted; }
 };
 
+// The upstream's answer to "do you know this recipient?" (holdctl probe, release
+// --verify): MAIL FROM:<>, RCPT TO, RSET; nothing is delivered.
+struct ProbeResult {
+  enum class Verdict {
+    kAccepted,  // 2xx to RCPT
+    kRefused,   // 5xx to RCPT: the upstream does not know the address
+    kUnknown,   // 4xx, no connection, a timeout, a refused MAIL FROM:<>: cannot tell
+  };
+  Verdict verdict = Verdict::kUnknown;
+  std::string reply;  // the upstream's reply to RCPT, or why there is none
+};
+std::string_view to_string(ProbeResult::Verdict v);  // "accepted", "refused", "unknown"
+
 // Whether the TLS settings of `upstream` can be used, so that a bad one is found by
 // --check-config, at start and on SIGHUP rather than as a deferral of every
 // delivery: for tls = "required", its ca_file (or the system store) must load and
@@ -66,6 +79,10 @@ class UpstreamClient {
   // kDeferred result. After any failure the connection is closed (next call
   // reconnects) unless the upstream is still in a clean state (RSET answered 250).
   net::awaitable<DeliveryResult> deliver(const OutgoingMessage& msg);
+  // Asks whether the upstream knows `rcpt` (connecting as deliver() does, same TLS
+  // rules), and leaves the connection open for the next probe. A connection the
+  // upstream dropped while idle is reopened once.
+  net::awaitable<ProbeResult> probe(const std::string& rcpt);
   // True while connected and in a state to start the next transaction.
   bool is_open() const;
   // QUIT (bounded wait) and close. Safe to call when not connected.

@@ -61,6 +61,9 @@ struct StateChange {
   MailboxState from = MailboxState::kOld;
   MailboxState to = MailboxState::kOld;
   std::string by;  // who asked: "holdctl (uid 0)", "intake (first mail)", ...
+  // A line of text (holdctl note, migrate's copy attempts). A note changes no
+  // state: from == to.
+  std::string note;
 };
 
 struct MailboxRecord {

@@ -116,6 +116,9 @@ class Spool {
   // deliverable clock.
   net::awaitable<Result<std::vector<StateTransition>>> set_state(
       std::vector<std::string> mailboxes, MailboxState to, std::string by);
+  // Adds a line of text to the mailbox's history (a StateChange with from == to
+  // and `note`), for the operator: holdctl note, migrate's copy attempts.
+  net::awaitable<Status> add_note(std::string mailbox, std::string note, std::string by);
   // The upstream accepted `entry`: remove it (and the message once no entry
   // refers to it), record the delivery on the mailbox and the upstream, in one step.
   net::awaitable<Status> delivered(QueueEntry entry, UpstreamKind upstream, std::string reply);

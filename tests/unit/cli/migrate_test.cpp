@@ -1,4 +1,4 @@
-#include "../../../daemon/holdctl/migrate.h"
+#include "holdd/cli/migrate.h"
 
 #include <sys/wait.h>
 
@@ -7,7 +7,7 @@
 
 #include <doctest/doctest.h>
 
-namespace holdd::migrate {
+namespace holdd::cli::migrate {
 namespace {
 
 // What /bin/sh makes of `word`: the shell's own reading is the oracle.
@@ -60,4 +60,4 @@ TEST_CASE("migrate: log_file_name stays one file inside the log directory") {
 }
 
 }  // namespace
-}  // namespace holdd::migrate
+}  // namespace holdd::cli::migrate

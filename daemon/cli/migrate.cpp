@@ -1,5 +1,5 @@
 // holdctl migrate: lock, copy, release per mailbox, N workers, one process each.
-#include "migrate.h"
+#include "holdd/cli/migrate.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,7 +18,7 @@
 #include <map>
 #include <stdexcept>
 
-namespace holdd::migrate {
+namespace holdd::cli::migrate {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -532,4 +532,4 @@ int run(const Options& options, const Exchange& exchange, std::ostream& out, std
   return batch.run();
 }
 
-}  // namespace holdd::migrate
+}  // namespace holdd::cli::migrate

@@ -13,7 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace holdd::migrate {
+namespace holdd::cli::migrate {
 
 using json = nlohmann::json;
 
@@ -48,4 +48,4 @@ std::string expand_command(const std::string& command, const std::string& mailbo
 // A file name for the mailbox's log: the address, '/' and leading dots replaced.
 std::string log_file_name(const std::string& mailbox);
 
-}  // namespace holdd::migrate
+}  // namespace holdd::cli::migrate
