@@ -168,3 +168,30 @@ def test_migrate_without_a_terminal_prints_a_line_per_mailbox_and_a_summary(hold
     assert any(line.startswith(f"{ANNA}: migrated") for line in lines), lines
     assert any(line.startswith(f"{BOB}: migrated") for line in lines), lines
     assert "2 of 2 mailbox(es) migrated" in lines[-1]
+
+
+def test_migrate_on_a_terminal_redraws_one_progress_line(holdd, tmp_path):
+    hold_mail(holdd, ANNA)
+    master, slave = os.openpty()
+    cmd = [holdd.ctl_bin, "--config", str(holdd.config_path), "migrate", ANNA, BOB,
+           "--parallel", "1", "--copy", "sleep 0.5", "--log-dir", str(tmp_path / "logs")]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(30) == 0
+    text = out.decode(errors="replace")
+    # One line, redrawn in place (carriage return, erase line), with the counts.
+    assert "\r\x1b[Kmigrate: " in text, text
+    assert "running" in text and "left" in text and "replayed" in text, text
+    # No line per mailbox on a terminal; the summary at the end.
+    assert f"{ANNA}: migrated" not in text, text
+    assert "2 of 2 mailbox(es) migrated" in text, text
