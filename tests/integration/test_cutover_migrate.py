@@ -195,3 +195,22 @@ def test_migrate_on_a_terminal_redraws_one_progress_line(holdd, tmp_path):
     # No line per mailbox on a terminal; the summary at the end.
     assert f"{ANNA}: migrated" not in text, text
     assert "2 of 2 mailbox(es) migrated" in text, text
+
+
+def test_migrate_killed_mid_batch_leaves_its_mailboxes_held_and_a_rerun_finishes(holdd, tmp_path):
+    hold_mail(holdd, ANNA)
+    started = tmp_path / "started"
+    cmd = [holdd.ctl_bin, "--config", str(holdd.config_path), "migrate", ANNA, BOB, "--parallel", "2",
+           "--log-dir", str(tmp_path / "logs"), "--copy", f"touch {started}; sleep 30"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_until(lambda: started.exists(), 10, what="the copies to start")
+    wait_until(lambda: states(holdd, ANNA, BOB) == {ANNA: "held", BOB: "held"}, 10, what="both locked")
+    os.killpg(proc.pid, signal.SIGKILL)  # holdctl dies
+    proc.wait(10)
+    subprocess.run(["pkill", "-KILL", "-f", f"touch {started}; sleep 30"])  # and its copies with it
+    assert states(holdd, ANNA, BOB) == {ANNA: "held", BOB: "held"}  # safe: held, nothing lost
+    assert stays(lambda: not holdd.sink_new.deliveries() and not holdd.sink_old.deliveries(), 1.0)
+    again = holdd.ctl("migrate", ANNA, BOB, "--copy", "true", "--log-dir", tmp_path / "logs2")
+    assert again.returncode == 0, again
+    assert states(holdd, ANNA, BOB) == {ANNA: "migrated", BOB: "migrated"}
+    assert [d["rcpt"] for d in holdd.sink_new.wait_for(1)] == [ANNA]
