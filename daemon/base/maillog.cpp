@@ -39,9 +39,9 @@ void disconnect(std::string_view client_addr, std::string_view stats) {
 }
 
 void accepted(std::string_view id, std::string_view sender, uint64_t size, size_t nrcpt,
-              std::string_view client) {
-  spdlog::info("{}: accepted from=<{}> size={} nrcpt={} client={}", id, printable(sender), size, nrcpt,
-               quote(client));
+              std::string_view client, bool forwarded_by_old) {
+  spdlog::info("{}: accepted from=<{}> size={} nrcpt={} client={}{}", id, printable(sender), size, nrcpt,
+               quote(client), forwarded_by_old ? " forwarded-by=old" : "");
 }
 
 void queued(std::string_view id, std::string_view mailbox, MailboxState state) {

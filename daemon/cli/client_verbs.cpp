@@ -175,6 +175,10 @@ void print_status(const json& r) {
   }
   std::cout << "accepted      " << num(r["accepted"]["messages"]) << " messages, "
             << human_size(num(r["accepted"]["bytes"])) << "\n";
+  if (num(r["forwarded_by_old"]) > 0) {
+    std::cout << "forwarded     " << num(r["forwarded_by_old"]) << " by the old server, last "
+              << str(r["last_forwarded_by_old"]) << "\n";
+  }
   std::cout << "disk free     " << human_size(num(r["disk_free"])) << "\n";
   std::cout << "uptime        " << human_age(r["uptime_seconds"]) << "\n";
 }
@@ -198,6 +202,10 @@ void print_show(const json& r) {
   std::cout << "in flight     " << (r.value("in_flight", false) ? "yes" : "no") << "\n";
   std::cout << "next attempt  " << str(r["next_attempt"]) << "\n";
   std::cout << "delivered     " << num(r["delivered"]) << "\n";
+  if (num(r["forwarded_by_old"]) > 0) {
+    std::cout << "forwarded     " << num(r["forwarded_by_old"]) << " by the old server, last "
+              << str(r["last_forwarded"]) << "\n";
+  }
   const json& d = r["last_delivery"];
   std::cout << "last delivery " << (d.is_object() ? str(d["at"]) + "  " + str(d["reply"]) : "-") << "\n";
   const json& e = r["last_error"];

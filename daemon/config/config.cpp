@@ -27,6 +27,20 @@ namespace {
 
 constexpr uint16_t kDnsPort = 53;
 
+// `text` as an IP address in the form a session's client address takes
+// (inet_ntop's; an IPv4-mapped IPv6 address as IPv4), or nullopt.
+std::optional<std::string> canonical_ip(const std::string& text) {
+  unsigned char buf[16];
+  char out[INET6_ADDRSTRLEN];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return std::string(inet_ntop(AF_INET, buf, out, sizeof out));
+  if (inet_pton(AF_INET6, text.c_str(), buf) != 1) return std::nullopt;
+  static const unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(buf, kMapped, sizeof kMapped) == 0) {
+    return std::string(inet_ntop(AF_INET, buf + 12, out, sizeof out));
+  }
+  return std::string(inet_ntop(AF_INET6, buf, out, sizeof out));
+}
+
 bool is_domain_name(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
   size_t label = 0;
@@ -253,6 +267,7 @@ struct Loader {
     // Only the two servers of SPEC exist; [upstream.foo] is a typo, not a third server.
     if (const toml::table* old_table = t.get_table("old")) {
       config.upstream_old = read_upstream(TableReader(old_table, t.path_of("old"), file, errors), "old");
+      config.server.old_forwarders = config.upstream_old->forwarders;
     }
     if (const toml::table* new_table = t.get_table("new")) {
       config.upstream_new = read_upstream(TableReader(new_table, t.path_of("new"), file, errors), "new");
@@ -286,6 +301,19 @@ struct Loader {
     t.get_duration("connect_timeout", u.connect_timeout, seconds(1));
     t.get_duration("command_timeout", u.command_timeout, seconds(1));
     t.get_uint("max_connections", u.max_connections, 0);
+    std::vector<std::string> forwarders;
+    if (u.name == "old" && t.get_string_list("forwarders", forwarders)) {
+      for (size_t n = 0; n < forwarders.size(); ++n) {
+        std::optional<std::string> ip = canonical_ip(forwarders[n]);
+        if (!ip) {
+          t.error("forwarders[" + std::to_string(n) + "]",
+                  "expected an IP address (the old server's address as holdd sees it), got \"" +
+                      forwarders[n] + "\"");
+        } else {
+          u.forwarders.push_back(*ip);
+        }
+      }
+    }
     t.reject_unknown_keys();
     return u;
   }

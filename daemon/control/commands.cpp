@@ -226,6 +226,8 @@ class Handler {
         {"failures", {{"deferred", s.relay.deferred}, {"parked", s.relay.parked}}},
         {"last_relay", {{"old", time_or_null(old_us)}, {"new", time_or_null(new_us)}}},
         {"last_relay_age_seconds", {{"old", age_or_null(s.now_us, old_us)}, {"new", age_or_null(s.now_us, new_us)}}},
+        {"forwarded_by_old", s.forwarded_by_old},
+        {"last_forwarded_by_old", time_or_null(s.last_forwarded_by_old_us)},
         {"accepted", {{"messages", s.intake.messages_accepted}, {"bytes", s.intake.bytes_accepted}}},
         {"connections_open", s.intake.connections_open},
         {"uptime_seconds", s.age_seconds(s.started_us)},
@@ -289,7 +291,9 @@ class Handler {
                 {"last_delivery", nullptr},
                 {"last_error", nullptr},
                 {"delivered", r.delivered},
-                {"parked_ever", r.parked}};
+                {"parked_ever", r.parked},
+                {"forwarded_by_old", r.forwarded_by_old},
+                {"last_forwarded", time_or_null(r.last_forwarded_us)}};
     if (r.last_delivery_us > 0) {
       result["last_delivery"] = json{{"at", time_or_null(r.last_delivery_us)}, {"reply", r.last_delivery}};
     }

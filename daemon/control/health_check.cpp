@@ -61,12 +61,23 @@ HealthReport evaluate_health(const DaemonSnapshot& s, const HealthThresholds& t)
             std::to_string(s.late) + " undelivered for over " + human(s.warn_after.count()) +
                 " (oldest " + human(s.age_seconds(s.oldest_late_clock_us)) + ")");
   }
+  // The old server is quiet when nothing went to it AND nothing came from it
+  // ([upstream.old] forwarders) for the duration (SPEC "The old server").
   const int64_t old_relay_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)];
-  const int64_t old_quiet_for = old_relay_us == 0 ? -1 : s.age_seconds(old_relay_us);
+  const int64_t old_forward_us = s.last_forwarded_by_old_us;
+  const int64_t old_last_us = std::max(old_relay_us, old_forward_us);
+  const int64_t old_quiet_for = old_last_us == 0 ? -1 : s.age_seconds(old_last_us);
   if (t.old_quiet) {
-    if (old_quiet_for >= 0 && old_quiet_for < t.old_quiet->count()) {
+    const int64_t relay_for = old_relay_us == 0 ? -1 : s.age_seconds(old_relay_us);
+    const int64_t forward_for = old_forward_us == 0 ? -1 : s.age_seconds(old_forward_us);
+    if (relay_for >= 0 && relay_for < t.old_quiet->count()) {
       f.raise(HealthReport::kWarning, "old server still receiving: last relay " +
-                                          human(old_quiet_for) + " ago (quiet needs " +
+                                          human(relay_for) + " ago (quiet needs " +
+                                          human(t.old_quiet->count()) + ")");
+    }
+    if (forward_for >= 0 && forward_for < t.old_quiet->count()) {
+      f.raise(HealthReport::kWarning, "old server still forwarding: last forward " +
+                                          human(forward_for) + " ago (quiet needs " +
                                           human(t.old_quiet->count()) + ")");
     }
     if (s.queued_for_old > 0) {

@@ -123,6 +123,11 @@ std::string render_metrics(const DaemonSnapshot& s) {
              s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)] / 1000000);
   m.sample_i("holdd_last_relay_timestamp_seconds", "upstream=\"new\"",
              s.last_relay_us[static_cast<size_t>(UpstreamKind::kNew)] / 1000000);
+  m.single("holdd_old_forwarded_total", "counter",
+           "Messages the old server forwarded to holdd ([upstream.old] forwarders).", s.forwarded_by_old);
+  m.single("holdd_old_forwarded_last_timestamp_seconds", "gauge",
+           "Unix time the old server last forwarded a message (0: never).",
+           static_cast<uint64_t>(s.last_forwarded_by_old_us / 1000000));
   m.family("holdd_start_time_seconds", "gauge", "Unix time the daemon started.");
   m.sample_i("holdd_start_time_seconds", "", s.started_us / 1000000);
 

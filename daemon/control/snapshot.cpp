@@ -82,6 +82,8 @@ DaemonSnapshot take_snapshot(const DaemonView& view) {
 
   s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)] = view.spool->last_relay_us(UpstreamKind::kOld);
   s.last_relay_us[static_cast<size_t>(UpstreamKind::kNew)] = view.spool->last_relay_us(UpstreamKind::kNew);
+  s.forwarded_by_old = view.spool->forwarded_by_old();
+  s.last_forwarded_by_old_us = view.spool->last_forwarded_by_old_us();
   s.spool = view.spool->stats();
   if (view.dispatcher != nullptr) {
     s.relay = view.dispatcher->counters();

@@ -288,7 +288,14 @@ struct Dispatcher::Impl {
     Result<MessageMeta> meta = spool.meta(entry.id);
     Result<std::string> content = spool.content(entry.id);
     DeliveryResult result;
-    if (!meta || !content) {
+    if (kind == UpstreamKind::kOld && entry.forwarded_by_old) {
+      // SPEC "The old server": sending it back would be a loop. Parked, with why;
+      // `holdctl retry` after a lock or release sends it where the mailbox now is.
+      result.outcome = DeliveryResult::Outcome::kRejected;
+      result.reply =
+          "loop: forwarded by the old server for a mailbox that is still old; not relayed back "
+          "(lock or release the mailbox, then holdctl retry)";
+    } else if (!meta || !content) {
       result.outcome = DeliveryResult::Outcome::kDeferred;
       result.reply = "spool read failed: " + (meta ? content.status() : meta.status()).to_string();
     } else {

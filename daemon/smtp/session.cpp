@@ -556,6 +556,10 @@ net::awaitable<Reply> Session::finish_message(MessageBuffer content, uint64_t si
   msg.meta.dsn_ret = envelope_.params.ret;
   msg.meta.dsn_envid = envelope_.params.envid;
   msg.meta.client = client_.describe();
+  // SPEC "The old server": mail the old server forwards is counted, and never
+  // relayed back to it.
+  msg.meta.forwarded_by_old = config_->is_old_forwarder(client_.ip);
+  const bool forwarded_by_old = msg.meta.forwarded_by_old;
   msg.recipients = envelope_.recipients;
   msg.content = std::move(body);  // no copy: the headers went into its spare room
   const uint64_t stored_size = msg.content.size();
@@ -577,7 +581,7 @@ net::awaitable<Reply> Session::finish_message(MessageBuffer content, uint64_t si
     latency_start_.reset();
     co_return reply_for(receipt.status());  // 452 4.3.1 / 451 4.3.0, never 5xx
   }
-  maillog::accepted(id, sender, stored_size, recipients.size(), client_.describe());
+  maillog::accepted(id, sender, stored_size, recipients.size(), client_.describe(), forwarded_by_old);
   for (size_t i = 0; i < recipients.size(); ++i) {
     const MailboxState state =
         i < receipt->states.size() ? receipt->states[i] : MailboxState::kOld;

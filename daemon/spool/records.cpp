@@ -67,6 +67,7 @@ std::string encode(const MessageMeta& m) {
             {"z", m.size},              {"rz", m.received_size},  {"8", m.eight_bit},
             {"u", m.smtputf8},          {"ret", bytes(m.dsn_ret)}, {"env", bytes(m.dsn_envid)},
             {"c", bytes(m.client)},     {"n", m.refs}};
+  if (m.forwarded_by_old) j["fo"] = true;
   return serialise(j);
 }
 
@@ -83,6 +84,7 @@ std::string encode(const QueueEntry& e) {
             {"na", e.next_attempt_us},
             {"e", bytes(e.last_error)},
             {"p", e.parked}};
+  if (e.forwarded_by_old) j["fo"] = true;
   return serialise(j);
 }
 
@@ -102,6 +104,10 @@ std::string encode(const MailboxRecord& r) {
             {"le", bytes(r.last_error)},
             {"nd", r.delivered},
             {"np", r.parked}};
+  if (r.forwarded_by_old > 0) {
+    j["nf"] = r.forwarded_by_old;
+    j["lf"] = r.last_forwarded_us;
+  }
   return serialise(j);
 }
 
@@ -120,6 +126,7 @@ bool decode(std::string_view in, MessageMeta& m) {
     get_text(j, "env", m.dsn_envid);
     get_text(j, "c", m.client);
     get(j, "n", m.refs);
+    get(j, "fo", m.forwarded_by_old);
   } catch (const json::exception&) {
     return false;
   }
@@ -142,6 +149,7 @@ bool decode(std::string_view in, QueueEntry& e) {
     get(j, "na", e.next_attempt_us);
     get_text(j, "e", e.last_error);
     get(j, "p", e.parked);
+    get(j, "fo", e.forwarded_by_old);
   } catch (const json::exception&) {
     return false;
   }
@@ -172,6 +180,8 @@ bool decode(std::string_view in, MailboxRecord& r) {
     get_text(j, "le", r.last_error);
     get(j, "nd", r.delivered);
     get(j, "np", r.parked);
+    get(j, "nf", r.forwarded_by_old);
+    get(j, "lf", r.last_forwarded_us);
   } catch (const json::exception&) {
     return false;
   }

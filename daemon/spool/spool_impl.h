@@ -37,6 +37,11 @@ inline constexpr char kSeqKey[] = "seq";  // the last queue sequence used
 // data file is ignored); "applied" is the last journal record LMDB holds.
 inline constexpr char kJournalEpochKey[] = "journal.epoch";
 inline constexpr char kJournalAppliedKey[] = "journal.applied";
+// Mail the old server forwarded ([upstream.old] forwarders): how many, and when the
+// last arrived (unix micros), both big-endian u64 in the info table.
+inline constexpr std::string_view kForwardedOldTotalKey = "forwarded.old.total";
+inline constexpr std::string_view kForwardedOldLastKey = "forwarded.old.last";
+
 inline std::string last_relay_key(UpstreamKind u) {
   return u == UpstreamKind::kOld ? "last_relay.old" : "last_relay.new";
 }

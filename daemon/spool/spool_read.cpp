@@ -94,6 +94,18 @@ int64_t Spool::last_relay_us(UpstreamKind upstream) const {
   return bytes ? static_cast<int64_t>(keys::read_u64_be(*bytes)) : 0;
 }
 
+uint64_t Spool::forwarded_by_old() const {
+  Impl::ReadTxn txn(*impl_);
+  auto bytes = txn.read(impl_->info_dbi, kForwardedOldTotalKey);
+  return bytes ? keys::read_u64_be(*bytes) : 0;
+}
+
+int64_t Spool::last_forwarded_by_old_us() const {
+  Impl::ReadTxn txn(*impl_);
+  auto bytes = txn.read(impl_->info_dbi, kForwardedOldLastKey);
+  return bytes ? static_cast<int64_t>(keys::read_u64_be(*bytes)) : 0;
+}
+
 SpoolStats Spool::stats() const {
   SpoolStats s;
   std::shared_lock lock(impl_->resize_mu);

@@ -99,8 +99,12 @@ Status Spool::Impl::apply_put(WriteTxn& txn, const StoredPut& p, std::string_vie
   for (const QueueEntry& e : p.entries) {
     auto bytes = txn.read(mailbox_dbi, e.mailbox);
     MailboxRecord record = read_record(bytes, e.mailbox);
-    if (!bytes) {
-      if (record.state != MailboxState::kHeld) record.deliverable_since_us = arrival;
+    if (!bytes && record.state != MailboxState::kHeld) record.deliverable_since_us = arrival;
+    if (p.meta.forwarded_by_old) {
+      ++record.forwarded_by_old;
+      record.last_forwarded_us = arrival;
+    }
+    if (!bytes || p.meta.forwarded_by_old) {
       if (st = txn.put(mailbox_dbi, e.mailbox, encode(record)); !st.is_ok()) return st;
     }
     if (states != nullptr) states->push_back(record.state);
@@ -121,6 +125,13 @@ Status Spool::Impl::apply_put(WriteTxn& txn, const StoredPut& p, std::string_vie
       for (auto& observer : list) observer(mailboxes);
     });
   });
+  if (p.meta.forwarded_by_old) {
+    uint64_t total = 0;
+    if (auto v = txn.read(info_dbi, kForwardedOldTotalKey)) total = keys::read_u64_be(*v);
+    if (st = txn.put(info_dbi, kForwardedOldTotalKey, keys::u64_be(total + 1)); !st.is_ok()) return st;
+    st = txn.put(info_dbi, kForwardedOldLastKey, keys::u64_be(static_cast<uint64_t>(arrival)));
+    if (!st.is_ok()) return st;
+  }
   return txn.put(info_dbi, kSeqKey, keys::u64_be(seq));
 }
 
@@ -148,6 +159,7 @@ net::awaitable<Result<PutReceipt>> Spool::put(IncomingMessage msg) {
       e.sender = m.meta.sender;
       e.size = m.meta.received_size;
       e.arrival_us = now;
+      e.forwarded_by_old = m.meta.forwarded_by_old;
       p.entries.push_back(std::move(e));
     }
     receipt->arrival_us = now;

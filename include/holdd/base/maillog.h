@@ -18,8 +18,9 @@ namespace holdd::maillog {
 
 void connect(std::string_view client_name, std::string_view client_addr);
 void disconnect(std::string_view client_addr, std::string_view stats);
+// `forwarded_by_old`: the client is in [upstream.old] forwarders ("forwarded-by=old").
 void accepted(std::string_view id, std::string_view sender, uint64_t size, size_t nrcpt,
-              std::string_view client);
+              std::string_view client, bool forwarded_by_old = false);
 void queued(std::string_view id, std::string_view mailbox, MailboxState state);
 void relayed(std::string_view id, std::string_view rcpt, std::string_view upstream,
              std::string_view relay, double delay_seconds, std::string_view reply);

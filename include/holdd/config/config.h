@@ -35,6 +35,15 @@ struct ServerConfig {
   std::chrono::seconds data_timeout{600};
   uint32_t max_hops = 50;
   std::chrono::seconds shutdown_grace{30};  // SIGTERM: how long sessions may finish
+  // Not a [server] key: [upstream.old] forwarders, copied here by load_config so
+  // that sessions (which see ServerConfig, swapped on SIGHUP) can mark forwards.
+  std::vector<std::string> old_forwarders;
+  bool is_old_forwarder(const std::string& ip) const {
+    for (const std::string& f : old_forwarders) {
+      if (f == ip) return true;
+    }
+    return false;
+  }
 };
 
 struct TlsConfig {
@@ -88,6 +97,9 @@ struct UpstreamConfig {
   std::chrono::seconds connect_timeout{30};
   std::chrono::seconds command_timeout{300};  // per reply; DATA's final reply gets 10m
   uint32_t max_connections = 0;               // 0: no limit beyond [delivery] concurrency
+  // [upstream.old] only: the client addresses the old server forwards from
+  // (SPEC "The old server"), in canonical text form (v4-mapped v6 as v4).
+  std::vector<std::string> forwarders;
 };
 
 struct DeliveryConfig {

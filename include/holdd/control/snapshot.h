@@ -35,6 +35,8 @@ struct DaemonSnapshot {
   uint64_t old_mailboxes_with_mail = 0;  // state old with queued entries
   uint64_t queued_for_old = 0;           // entries of those mailboxes
   std::array<int64_t, 2> last_relay_us{};  // index: UpstreamKind; 0: never
+  uint64_t forwarded_by_old = 0;            // mail the old server forwarded, in all
+  int64_t last_forwarded_by_old_us = 0;     // 0: never
   SpoolStats spool;
   uint64_t min_free_disk = 0;
   std::chrono::seconds warn_after{0};

@@ -37,6 +37,7 @@ struct MessageMeta {
   std::string dsn_envid;   // ENVID= (xtext as received), "" if none
   std::string client;      // "helo-name [address]" for logs and show
   uint32_t refs = 0;       // queue entries that still point at this message
+  bool forwarded_by_old = false;  // its client is in [upstream.old] forwarders
 };
 
 // One (mailbox, message) pair waiting for delivery. The key orders a mailbox's
@@ -54,6 +55,8 @@ struct QueueEntry {
   int64_t next_attempt_us = 0;  // 0: as soon as the mailbox is deliverable
   std::string last_error;       // last upstream reply or connection error
   bool parked = false;          // 5xx from an upstream: kept, skipped, `retry` requeues
+  // Forwarded by the old server: never relayed back to it (a loop; parked instead).
+  bool forwarded_by_old = false;
 };
 
 struct StateChange {
@@ -79,6 +82,8 @@ struct MailboxRecord {
   std::string last_error;
   uint64_t delivered = 0;
   uint64_t parked = 0;  // messages ever parked
+  uint64_t forwarded_by_old = 0;   // messages the old server forwarded for it
+  int64_t last_forwarded_us = 0;   // when the last of them arrived; 0: never
 };
 
 // Running totals of what is queued, kept in memory by the Spool (QueueCounters:

@@ -166,6 +166,10 @@ class Spool {
   // check), O(log n).
   Backlog unparked_before(const std::string& mailbox, int64_t before_us) const;
   int64_t last_relay_us(UpstreamKind upstream) const;     // 0: never
+  // Mail the old server forwarded ([upstream.old] forwarders): in all, and when the
+  // last of it arrived (unix micros; 0: never).
+  uint64_t forwarded_by_old() const;
+  int64_t last_forwarded_by_old_us() const;
   SpoolStats stats() const;
   MailboxState initial_state() const;
 

@@ -80,6 +80,20 @@ TEST_CASE("check: each rule raises the code it should, the worst one wins") {
          t.old_quiet = std::chrono::hours(72);
        },
        HealthReport::kWarning, "old server still receiving: last relay 2h ago"},
+      {"old quiet: relays quiet, but the old server forwarded recently",
+       [](DaemonSnapshot& s, HealthThresholds& t) {
+         s.last_relay_us[0] = kNow - 80 * kHour;
+         s.last_forwarded_by_old_us = kNow - 3 * kHour;
+         t.old_quiet = std::chrono::hours(72);
+       },
+       HealthReport::kWarning, "old server still forwarding: last forward 3h ago"},
+      {"old quiet: both quiet long enough, the later one counts",
+       [](DaemonSnapshot& s, HealthThresholds& t) {
+         s.last_relay_us[0] = kNow - 100 * kHour;
+         s.last_forwarded_by_old_us = kNow - 80 * kHour;
+         t.old_quiet = std::chrono::hours(72);
+       },
+       HealthReport::kOk, "old server quiet for 3d8h"},
       {"old quiet: mail still queued for old mailboxes",
        [](DaemonSnapshot& s, HealthThresholds& t) {
          s.queued_for_old = 5;

@@ -102,6 +102,39 @@ TEST_CASE("records: every text field keeps any bytes through encode and decode")
   CHECK(r2.parked == 2);
 }
 
+TEST_CASE("records: forwards, their counts and history notes survive encode and decode; absent, they read as none") {
+  MessageMeta m;
+  m.id = "0123456789ABCD";
+  m.forwarded_by_old = true;
+  MessageMeta m2;
+  REQUIRE(decode(encode(m), m2));
+  CHECK(m2.forwarded_by_old);
+  m.forwarded_by_old = false;
+  REQUIRE(decode(encode(m), m2));
+  CHECK_FALSE(m2.forwarded_by_old);
+
+  QueueEntry e;
+  e.id = m.id;
+  e.forwarded_by_old = true;
+  QueueEntry e2;
+  REQUIRE(decode(encode(e), e2));
+  CHECK(e2.forwarded_by_old);
+
+  MailboxRecord r;
+  r.forwarded_by_old = 7;
+  r.last_forwarded_us = 1'700'000'000'000'000;
+  r.history.push_back(StateChange{1, MailboxState::kHeld, MailboxState::kHeld, "holdctl uid=0", "copy exited 0"});
+  r.history.push_back(StateChange{2, MailboxState::kHeld, MailboxState::kMigrated, "holdctl uid=0", ""});
+  MailboxRecord r2;
+  REQUIRE(decode(encode(r), r2));
+  CHECK(r2.forwarded_by_old == 7);
+  CHECK(r2.last_forwarded_us == r.last_forwarded_us);
+  REQUIRE(r2.history.size() == 2);
+  CHECK(r2.history[0].note == "copy exited 0");
+  CHECK(r2.history[1].note.empty());
+  CHECK(r2.history[1].to == MailboxState::kMigrated);
+}
+
 TEST_CASE("records: JSON records of spools written before the binary format are still read") {
   QueueEntry e;
   REQUIRE(decode(R"({"id":"0661A8F4C2B1D0","r":"anna@example.com","no":"","or":"","s":"s@x.test",)"
