@@ -294,6 +294,19 @@ void print_probe(const json& r) {
   t.print(std::cout);
 }
 
+// probe: 0 only when the upstream accepted every mailbox.
+int probe_exit(const json& r) {
+  for (const json& m : r.value("mailboxes", json::array())) {
+    if (m.value("result", "") != "accepted") return kRefused;
+  }
+  return kOk;
+}
+
+// release --verify: 1 when the new server did not accept some mailbox.
+int release_exit(const json& r) {
+  return r.contains("not_released") && !r["not_released"].empty() ? kRefused : kOk;
+}
+
 void print_note(const json& r) { std::cout << "noted in the history of " << str(r["mailbox"]) << "\n"; }
 
 void print_nothing(const json&) {}
@@ -323,14 +336,14 @@ constexpr ClientVerb kClientVerbs[] = {
     {"show", mailbox_request, print_show},
     {"queue", mailbox_request, print_queue},
     {"lock", batch_request, print_changes},
-    {"release", release_request, print_release_checked},
+    {"release", release_request, print_release_checked, false, nullptr, release_exit},
     {"revert", batch_request, print_changes},
     {"retry", retry_request, print_retry},
     {"drop", drop_request, print_drop},
     {"pause", no_args, print_paused},
     {"resume", no_args, print_resumed},
     {"check", check_request, print_check, /*monitoring_plugin=*/true},
-    {"probe", probe_request, print_probe},
+    {"probe", probe_request, print_probe, false, nullptr, probe_exit},
     {"migrate", no_request, print_nothing, false, run_migrate},
     {"note", note_request, print_note},
 };
@@ -349,15 +362,7 @@ const ClientVerb* find_client_verb(std::string_view name) {
 }
 
 int exit_code(const ClientVerb& verb, const json& result) {
-  if (verb.name == "probe") {
-    for (const json& m : result.value("mailboxes", json::array())) {
-      if (m.value("result", "") != "accepted") return kRefused;
-    }
-    return kOk;
-  }
-  if (verb.name == "release") {
-    return result.contains("not_released") && !result["not_released"].empty() ? kRefused : kOk;
-  }
+  if (verb.exit != nullptr) return verb.exit(result);
   if (!verb.monitoring_plugin) return kOk;
   const int code = result.value("code", 3);
   return code >= 0 && code <= 3 ? code : 3;

@@ -101,6 +101,16 @@ std::string utc_stamp() {
   return buf;
 }
 
+// local@domain split at the last '@' ({local}, {domain}, HOLDD_LOCAL, HOLDD_DOMAIN).
+struct MailboxParts {
+  std::string local, domain;
+};
+MailboxParts split_mailbox(const std::string& mailbox) {
+  const auto at = mailbox.rfind('@');
+  if (at == std::string::npos) return {mailbox, ""};
+  return {mailbox.substr(0, at), mailbox.substr(at + 1)};
+}
+
 std::string error_of(const json& response) {
   return response.value("error", std::string("the daemon refused without saying why"));
 }
@@ -270,9 +280,7 @@ class Batch {
     const std::string command = expand_command(o_.copy, j.mailbox);
     const std::string head = "# holdctl migrate " + utc_stamp() + ": " + command + "\n";
     (void)!::write(fd, head.data(), head.size());
-    const auto at = j.mailbox.rfind('@');
-    const std::string local = at == std::string::npos ? j.mailbox : j.mailbox.substr(0, at);
-    const std::string domain = at == std::string::npos ? "" : j.mailbox.substr(at + 1);
+    const MailboxParts parts = split_mailbox(j.mailbox);
     note(j, "migrate: copy started (log " + j.log + ")");
     const pid_t pid = ::fork();
     if (pid == 0) {
@@ -286,8 +294,8 @@ class Batch {
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
       ::setenv("HOLDD_MAILBOX", j.mailbox.c_str(), 1);
-      ::setenv("HOLDD_LOCAL", local.c_str(), 1);
-      ::setenv("HOLDD_DOMAIN", domain.c_str(), 1);
+      ::setenv("HOLDD_LOCAL", parts.local.c_str(), 1);
+      ::setenv("HOLDD_DOMAIN", parts.domain.c_str(), 1);
       ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
       const std::string why = std::string("holdctl: cannot run /bin/sh: ") + std::strerror(errno) + "\n";
       (void)!::write(STDERR_FILENO, why.data(), why.size());
@@ -496,11 +504,10 @@ std::string shell_quote(const std::string& value) {
 }
 
 std::string expand_command(const std::string& command, const std::string& mailbox) {
-  const auto at = mailbox.rfind('@');
-  const std::string local = at == std::string::npos ? mailbox : mailbox.substr(0, at);
-  const std::string domain = at == std::string::npos ? "" : mailbox.substr(at + 1);
-  const std::pair<const char*, std::string> fields[] = {
-      {"{mailbox}", shell_quote(mailbox)}, {"{local}", shell_quote(local)}, {"{domain}", shell_quote(domain)}};
+  const MailboxParts parts = split_mailbox(mailbox);
+  const std::pair<const char*, std::string> fields[] = {{"{mailbox}", shell_quote(mailbox)},
+                                                        {"{local}", shell_quote(parts.local)},
+                                                        {"{domain}", shell_quote(parts.domain)}};
   std::string out;
   for (size_t i = 0; i < command.size();) {
     bool replaced = false;

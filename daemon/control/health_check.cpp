@@ -65,20 +65,17 @@ HealthReport evaluate_health(const DaemonSnapshot& s, const HealthThresholds& t)
   // ([upstream.old] forwarders) for the duration (SPEC "The old server").
   const int64_t old_relay_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)];
   const int64_t old_forward_us = s.last_forwarded_by_old_us;
-  const int64_t old_last_us = std::max(old_relay_us, old_forward_us);
-  const int64_t old_quiet_for = old_last_us == 0 ? -1 : s.age_seconds(old_last_us);
+  auto seconds_since = [&](int64_t us) -> int64_t { return us == 0 ? -1 : s.age_seconds(us); };
+  const int64_t old_quiet_for = seconds_since(std::max(old_relay_us, old_forward_us));
   if (t.old_quiet) {
-    const int64_t relay_for = old_relay_us == 0 ? -1 : s.age_seconds(old_relay_us);
-    const int64_t forward_for = old_forward_us == 0 ? -1 : s.age_seconds(old_forward_us);
-    if (relay_for >= 0 && relay_for < t.old_quiet->count()) {
-      f.raise(HealthReport::kWarning, "old server still receiving: last relay " +
-                                          human(relay_for) + " ago (quiet needs " +
-                                          human(t.old_quiet->count()) + ")");
-    }
-    if (forward_for >= 0 && forward_for < t.old_quiet->count()) {
-      f.raise(HealthReport::kWarning, "old server still forwarding: last forward " +
-                                          human(forward_for) + " ago (quiet needs " +
-                                          human(t.old_quiet->count()) + ")");
+    const std::pair<int64_t, const char*> directions[] = {
+        {seconds_since(old_relay_us), "old server still receiving: last relay "},
+        {seconds_since(old_forward_us), "old server still forwarding: last forward "}};
+    for (const auto& [since, what] : directions) {
+      if (since >= 0 && since < t.old_quiet->count()) {
+        f.raise(HealthReport::kWarning,
+                what + human(since) + " ago (quiet needs " + human(t.old_quiet->count()) + ")");
+      }
     }
     if (s.queued_for_old > 0) {
       f.raise(HealthReport::kWarning,

@@ -278,6 +278,36 @@ struct Dispatcher::Impl {
     co_return recorded;
   }
 
+  // Reads the entry's message from the spool and hands it to the upstream.
+  net::awaitable<DeliveryResult> deliver_entry(const QueueEntry& entry, UpstreamKind kind,
+                                               const UpstreamConfig& upstream) {
+    Result<MessageMeta> meta = spool.meta(entry.id);
+    Result<std::string> content = spool.content(entry.id);
+    if (!meta || !content) {
+      DeliveryResult failed;
+      failed.outcome = DeliveryResult::Outcome::kDeferred;
+      failed.reply = "spool read failed: " + (meta ? content.status() : meta.status()).to_string();
+      co_return failed;
+    }
+    OutgoingMessage msg;
+    msg.queue_id = entry.id;
+    msg.sender = entry.sender;
+    msg.rcpt = entry.recipient.rcpt;
+    msg.eight_bit = meta->eight_bit;
+    msg.smtputf8 = meta->smtputf8;
+    msg.dsn_ret = meta->dsn_ret;
+    msg.dsn_envid = meta->dsn_envid;
+    msg.dsn_notify = entry.recipient.notify;
+    msg.dsn_orcpt = entry.recipient.orcpt;
+    msg.content = &*content;
+    std::unique_ptr<UpstreamClient> client = acquire(kind, upstream);
+    busy.insert(client.get());
+    DeliveryResult result = co_await client->deliver(msg);
+    busy.erase(client.get());
+    release(kind, std::move(client));
+    co_return result;
+  }
+
   // Hands one entry to its upstream and records the outcome durably before the
   // mailbox's next entry may go (per mailbox FIFO: SPEC "Relay and replay").
   // Returns when the mailbox may be tried again (0: at once).
@@ -285,8 +315,6 @@ struct Dispatcher::Impl {
                                   UpstreamConfig upstream) {
     UpstreamKind kind = kind_for(state);
     int64_t started = now_unix_micros();
-    Result<MessageMeta> meta = spool.meta(entry.id);
-    Result<std::string> content = spool.content(entry.id);
     DeliveryResult result;
     if (kind == UpstreamKind::kOld && entry.forwarded_by_old) {
       // SPEC "The old server": sending it back would be a loop. Parked, with why;
@@ -295,26 +323,8 @@ struct Dispatcher::Impl {
       result.reply =
           "loop: forwarded by the old server for a mailbox that is still old; not relayed back "
           "(lock or release the mailbox, then holdctl retry)";
-    } else if (!meta || !content) {
-      result.outcome = DeliveryResult::Outcome::kDeferred;
-      result.reply = "spool read failed: " + (meta ? content.status() : meta.status()).to_string();
     } else {
-      OutgoingMessage msg;
-      msg.queue_id = entry.id;
-      msg.sender = entry.sender;
-      msg.rcpt = entry.recipient.rcpt;
-      msg.eight_bit = meta->eight_bit;
-      msg.smtputf8 = meta->smtputf8;
-      msg.dsn_ret = meta->dsn_ret;
-      msg.dsn_envid = meta->dsn_envid;
-      msg.dsn_notify = entry.recipient.notify;
-      msg.dsn_orcpt = entry.recipient.orcpt;
-      msg.content = &*content;
-      std::unique_ptr<UpstreamClient> client = acquire(kind, upstream);
-      busy.insert(client.get());
-      result = co_await client->deliver(msg);
-      busy.erase(client.get());
-      release(kind, std::move(client));
+      result = co_await deliver_entry(entry, kind, upstream);
     }
     std::string relay = upstream.host + ":" + std::to_string(upstream.port);
     Status recorded;

@@ -82,6 +82,9 @@ struct Spool::Impl {
   };
   std::shared_ptr<FatalHandler> fatal = std::make_shared<FatalHandler>();
 
+  // A big-endian u64 of the info table (counters, times), 0 when absent.
+  uint64_t info_u64(std::string_view key) const;
+
   // A read-only snapshot. REQUIRES: short-lived (no co_await while held).
   class ReadTxn {
    public:

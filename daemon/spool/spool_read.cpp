@@ -88,22 +88,20 @@ Backlog Spool::unparked_before(const std::string& mailbox, int64_t before_us) co
   return impl_->counters.unparked_before(mailbox, before_us);
 }
 
-int64_t Spool::last_relay_us(UpstreamKind upstream) const {
-  Impl::ReadTxn txn(*impl_);
-  auto bytes = txn.read(impl_->info_dbi, last_relay_key(upstream));
-  return bytes ? static_cast<int64_t>(keys::read_u64_be(*bytes)) : 0;
-}
-
-uint64_t Spool::forwarded_by_old() const {
-  Impl::ReadTxn txn(*impl_);
-  auto bytes = txn.read(impl_->info_dbi, kForwardedOldTotalKey);
+uint64_t Spool::Impl::info_u64(std::string_view key) const {
+  ReadTxn txn(*this);
+  auto bytes = txn.read(info_dbi, key);
   return bytes ? keys::read_u64_be(*bytes) : 0;
 }
 
+int64_t Spool::last_relay_us(UpstreamKind upstream) const {
+  return static_cast<int64_t>(impl_->info_u64(last_relay_key(upstream)));
+}
+
+uint64_t Spool::forwarded_by_old() const { return impl_->info_u64(kForwardedOldTotalKey); }
+
 int64_t Spool::last_forwarded_by_old_us() const {
-  Impl::ReadTxn txn(*impl_);
-  auto bytes = txn.read(impl_->info_dbi, kForwardedOldLastKey);
-  return bytes ? static_cast<int64_t>(keys::read_u64_be(*bytes)) : 0;
+  return static_cast<int64_t>(impl_->info_u64(kForwardedOldLastKey));
 }
 
 SpoolStats Spool::stats() const {

@@ -35,6 +35,9 @@ struct ClientVerb {
   // Set for a verb that runs a conversation of its own (migrate) instead of one
   // request: holdctl calls it, and it returns holdctl's exit code.
   int (*run)(const VerbArgs& args, const Session& session) = nullptr;
+  // Set for a verb whose successful result can still mean exit 1 (probe, release
+  // --verify: a mailbox the upstream did not accept).
+  int (*exit)(const nlohmann::json& result) = nullptr;
 };
 
 // In the order of protocol::kVerbs.
