@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include "holdd/app/auth_annotator.h"
+#include "holdd/app/recipient_probe.h"
 #include "holdd/control/control_server.h"
 #include "holdd/control/metrics_server.h"
 #include "holdd/control/sd_notify.h"
@@ -128,6 +129,11 @@ class Daemon {
     deps.directory = [this] { return directory_; };
     deps.stats = &intake_;
     deps.memory = &memory_;
+    // Made even with recipients = "listed": a SIGHUP may turn "verify" on.
+    verifier_ = std::make_unique<smtp::RecipientVerifier>(
+        io_.get_executor(), make_recipient_probe([this]() -> const Config& { return config_; }),
+        recipient_verify_options(config_), &intake_.verify);
+    deps.verifier = verifier_.get();
     intake_.message_memory = &memory_;
     auto verifier = auth::AuthVerifier::create(config_.auth);
     if (!verifier) {
@@ -200,6 +206,7 @@ class Daemon {
     control_.reset();
     metrics_.reset();
     smtp_.reset();
+    verifier_.reset();
     dispatcher_.reset();
     spool_.reset();
     spdlog::info("holdd stopped{}", exit_code_ != 0 ? " after a fatal spool error" : "");
@@ -228,6 +235,7 @@ class Daemon {
     shutting_down_ = true;
     sd_notify::stopping();
     if (watchdog_) watchdog_->stop();
+    verifier_->stop();  // an RCPT waiting for a probe slot gets its 450 now
     co_await smtp_->shutdown(config_.server.shutdown_grace);
     co_await dispatcher_->stop(config_.server.shutdown_grace);
     control_->stop();
@@ -313,6 +321,7 @@ class Daemon {
     }
     smtp_->set_tls(std::move(*tls));
     dispatcher_->reconfigure(config_);
+    verifier_->reconfigure(recipient_verify_options(config_));
     if (new_verifier) {
       annotator_->replace(std::shared_ptr<auth::AuthVerifier>(std::move(new_verifier)));
       spdlog::info("reload: [auth] spf={} dkim={} dmarc={} authserv_id={} for new messages",
@@ -334,6 +343,7 @@ class Daemon {
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::shared_ptr<AuthAnnotator> annotator_;
+  std::unique_ptr<smtp::RecipientVerifier> verifier_;  // recipients = "verify"
   std::unique_ptr<SmtpServer> smtp_;
   std::unique_ptr<ControlServer> control_;
   std::unique_ptr<MetricsServer> metrics_;

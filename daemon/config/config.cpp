@@ -254,7 +254,10 @@ struct Loader {
     get_path(t, "mailboxes", d.mailboxes, true, false);
     get_path(t, "aliases", d.aliases, true, false);
     t.get_choice("recipients", d.recipients,
-                 {{"listed", RecipientPolicy::kListed}, {"any", RecipientPolicy::kAny}});
+                 {{"listed", RecipientPolicy::kListed},
+                  {"any", RecipientPolicy::kAny},
+                  {"verify", RecipientPolicy::kVerify}});
+    t.get_duration("verify_cache", d.verify_cache, std::chrono::seconds(10));
     t.get_choice("initial_state", d.initial_state,
                  {{"old", MailboxState::kOld}, {"held", MailboxState::kHeld},
                   {"migrated", MailboxState::kMigrated}});
@@ -368,6 +371,11 @@ struct Loader {
     read_delivery(TableReader(t.get_table("delivery"), "delivery", file, errors), config.delivery);
     read_auth(TableReader(t.get_table("auth"), "auth", file, errors), config.auth, config.server.hostname);
     t.reject_unknown_keys();
+    if (config.directory.recipients == RecipientPolicy::kVerify && !config.upstream_old &&
+        !config.upstream_new) {
+      errors.push_back(ConfigError{file, "directory.recipients",
+                                   "\"verify\" asks [upstream.old] and [upstream.new], and neither is configured"});
+    }
   }
 };
 

@@ -119,7 +119,7 @@ std::string refusal(const Directory& d, const std::string& name, Resolution::Ver
       return "unknown mailbox: " + name + " (" +
              (file.empty() ? std::string("no [directory] mailboxes file is configured")
                            : "not listed in " + file) +
-             "; use [directory] recipients = \"any\" to accept any)";
+             "; use [directory] recipients = \"any\" or \"verify\" to accept others)";
     }
   }
 }
@@ -137,7 +137,11 @@ Result<std::vector<std::string>> resolve_batch(const Directory& d, const std::ve
       continue;
     }
     Resolution r = d.resolve(std::string_view(name));
-    if (r.verdict != Resolution::Verdict::kAccept || r.mailboxes.empty()) {
+    // With recipients = "verify" an unlisted address is the operator's to name:
+    // locking it before its first mail arrives is how a batch is prepared.
+    const bool named = r.verdict == Resolution::Verdict::kAccept ||
+                       r.verdict == Resolution::Verdict::kAskUpstreams;
+    if (!named || r.mailboxes.empty()) {
       refused.push_back(refusal(d, name, r.verdict));
       continue;
     }

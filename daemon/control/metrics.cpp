@@ -72,6 +72,15 @@ std::string render_metrics(const DaemonSnapshot& s) {
   m.single("holdd_bytes_accepted_total", "counter", "Bytes of accepted messages.", in.bytes_accepted);
   m.single("holdd_recipients_accepted_total", "counter", "Recipients of accepted messages.",
            in.recipients_accepted);
+  m.family("holdd_recipient_verify_total", "counter",
+           "RCPTs for unlisted addresses answered by recipients = \"verify\", by verdict.");
+  m.sample("holdd_recipient_verify_total", "result=\"known\"", in.verify.known);
+  m.sample("holdd_recipient_verify_total", "result=\"unknown\"", in.verify.unknown);
+  m.sample("holdd_recipient_verify_total", "result=\"no_answer\"", in.verify.no_answer);
+  m.single("holdd_recipient_verify_probes_total", "counter",
+           "Addresses asked of the upstreams (the rest came from the cache).", in.verify.probes);
+  m.single("holdd_recipient_verify_busy_total", "counter",
+           "RCPTs answered 450 because every probe slot stayed busy.", in.verify.busy);
 
   m.family("holdd_relayed_total", "counter", "Queue entries accepted by an upstream.");
   m.sample("holdd_relayed_total", "upstream=\"old\"", s.relay.delivered_old);

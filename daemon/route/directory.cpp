@@ -178,6 +178,11 @@ Resolution Directory::resolve(const Address& rcpt) const {
     r.mailboxes.push_back(std::move(key));
     return r;
   }
+  if (config_.recipients == RecipientPolicy::kVerify) {
+    r.verdict = Resolution::Verdict::kAskUpstreams;
+    r.mailboxes.push_back(std::move(key));
+    return r;
+  }
   r.verdict = Resolution::Verdict::kUnknownMailbox;
   return r;
 }

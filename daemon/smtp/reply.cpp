@@ -123,6 +123,11 @@ Reply Reply::unknown_user(std::string_view rcpt) {
   return make(550, "5.1.1",
               "<" + std::string(rcpt) + ">: Recipient address rejected: User unknown");
 }
+Reply Reply::unverified_recipient(std::string_view rcpt) {
+  return make(450, "4.1.1",
+              "<" + std::string(rcpt) +
+                  ">: Recipient address not verified yet: the mail servers were not asked or did not answer; try again later");
+}
 Reply Reply::routing_refused(std::string_view rcpt) {
   return make(550, "5.7.1",
               "<" + std::string(rcpt) + ">: Recipient address rejected: source routing refused");

@@ -241,7 +241,7 @@ net::awaitable<std::optional<Reply>> Session::handle(const CommandLine& line) {
     case Verb::kEhlo: co_return on_hello(cmd, true);
     case Verb::kHelo: co_return on_hello(cmd, false);
     case Verb::kMail: co_return on_mail(cmd);
-    case Verb::kRcpt: co_return on_rcpt(cmd);
+    case Verb::kRcpt: co_return co_await on_rcpt(cmd);
     case Verb::kData:
       if (cmd.error) co_return *cmd.error;
       co_return co_await on_data();
@@ -366,11 +366,11 @@ Reply Session::on_mail(const Command& cmd) {
   return Reply::sender_ok();
 }
 
-Reply Session::on_rcpt(const Command& cmd) {
-  if (!envelope_.has_sender) return Reply::bad_sequence("Error: need MAIL command");
-  if (bdat_) return Reply::bad_sequence("Error: RCPT after BDAT");
-  if (cmd.error) return *cmd.error;
-  if (cmd.non_ascii_path && !envelope_.params.smtputf8) return Reply::needs_smtputf8();
+net::awaitable<Reply> Session::on_rcpt(const Command& cmd) {
+  if (!envelope_.has_sender) co_return Reply::bad_sequence("Error: need MAIL command");
+  if (bdat_) co_return Reply::bad_sequence("Error: RCPT after BDAT");
+  if (cmd.error) co_return *cmd.error;
+  if (cmd.non_ascii_path && !envelope_.params.smtputf8) co_return Reply::needs_smtputf8();
   Address address = *cmd.path;
   if (address.domain.empty()) {  // <postmaster>: RFC 5321 4.5.1
     const auto& domains = directory_->config().domains;
@@ -380,7 +380,7 @@ Reply Session::on_rcpt(const Command& cmd) {
   const bool repeated = std::find(envelope_.rcpt_addresses.begin(), envelope_.rcpt_addresses.end(),
                                   written) != envelope_.rcpt_addresses.end();
   if (!repeated && envelope_.rcpt_addresses.size() >= config_->max_recipients) {
-    return Reply::too_many_recipients();
+    co_return Reply::too_many_recipients();
   }
   Resolution resolution = address.domain.empty() ? Resolution{} : directory_->resolve(address);
   std::optional<Reply> refusal;
@@ -389,11 +389,15 @@ Reply Session::on_rcpt(const Command& cmd) {
     case Resolution::Verdict::kNotOurDomain: refusal = Reply::relay_denied(written); break;
     case Resolution::Verdict::kUnknownMailbox: refusal = Reply::unknown_user(written); break;
     case Resolution::Verdict::kRoutingRefused: refusal = Reply::routing_refused(written); break;
+    case Resolution::Verdict::kAskUpstreams: break;  // below: no co_await inside a switch (GCC 12)
+  }
+  if (resolution.verdict == Resolution::Verdict::kAskUpstreams && !resolution.mailboxes.empty()) {
+    refusal = co_await verify_recipient(resolution.mailboxes.front(), written);
   }
   if (!refusal && resolution.mailboxes.empty()) refusal = Reply::local_error();
   if (refusal) {
     maillog::rejected(client_.ip, "RCPT", refusal->summary());
-    return *refusal;
+    co_return *refusal;
   }
   const std::string key = directory_->mailbox_key(address);
   for (const std::string& mailbox : resolution.mailboxes) {
@@ -404,7 +408,23 @@ Reply Session::on_rcpt(const Command& cmd) {
                                             cmd.rcpt.notify, cmd.rcpt.orcpt});
   }
   envelope_.add_rcpt_address(written);
-  return Reply::recipient_ok();
+  co_return Reply::recipient_ok();
+}
+
+net::awaitable<std::optional<Reply>> Session::verify_recipient(const std::string& key,
+                                                               const std::string& written) {
+  // Already a mailbox of the spool (verified before, or named by holdctl lock):
+  // its mail is held or relayed like any listed mailbox's.
+  if (deps_.spool->has_mailbox(key)) co_return std::nullopt;
+  if (deps_.verifier == nullptr) co_return Reply::unknown_user(written);
+  // The verifier bounds its own wait (a probe slot, the upstreams' timeouts);
+  // the command timeout is for the client's silence, not for ours.
+  set_deadline(Clock::time_point::max());
+  // No co_await in a switch or its condition: GCC 12 miscompiles it (SIGILL).
+  const RecipientVerifier::Answer answer = co_await deps_.verifier->verify(key, written);
+  if (answer == RecipientVerifier::Answer::kKnown) co_return std::nullopt;
+  if (answer == RecipientVerifier::Answer::kUnknown) co_return Reply::unknown_user(written);
+  co_return Reply::unverified_recipient(written);
 }
 
 net::awaitable<std::optional<Reply>> Session::on_data() {

@@ -13,6 +13,11 @@ MailboxRecord Spool::mailbox(const std::string& key) const {
   return impl_->read_record(txn.read(impl_->mailbox_dbi, key), key);
 }
 
+bool Spool::has_mailbox(const std::string& key) const {
+  Impl::ReadTxn txn(*impl_);
+  return txn.read(impl_->mailbox_dbi, key).has_value();
+}
+
 std::vector<MailboxRecord> Spool::mailbox_records() const {
   std::vector<MailboxRecord> out;
   Impl::ReadTxn txn(*impl_);

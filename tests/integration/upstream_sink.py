@@ -18,16 +18,21 @@ change the sink's behaviour without restarting it:
 
   {"rcpt":  {"bob@example.com": "550 5.1.1 no such user"},   # at RCPT
    "data":  {"bob@example.com": "451 4.3.0 try later"},      # at end of DATA, per rcpt
-   "data_contains": {"X-Reject: yes": "554 5.6.0 refused"}}  # at end of DATA, by content
+   "data_contains": {"X-Reject: yes": "554 5.6.0 refused"},  # at end of DATA, by content
+   "rcpt_default": "550 5.1.1 unknown",                       # RCPT of any other address
+   "rcpt_delay": 0.05}                                        # seconds before each RCPT reply
 
 In SMTP mode the DATA reply is the first refusal that applies (or 250); in LMTP mode
 there is one reply per accepted recipient (RFC 2033), each chosen on its own.
 
 With --tls-cert/--tls-key the sink offers STARTTLS with that certificate. With
 --commands every command line is appended to that file as one JSON line, before it
-is handled, with whether the session was inside TLS at that moment:
+is handled, with whether the session was inside TLS at that moment; a RCPT also
+with its argument and how many RCPTs (this one included, all sessions) were
+waiting for their reply then:
 
-  {"time": 1700000000.1, "verb": "MAIL", "tls": true}
+  {"time": 1700000000.1, "verb": "RCPT", "tls": false, "arg": "TO:<anna@example.com>",
+   "in_progress": 3}
 """
 import argparse
 import asyncio
@@ -58,7 +63,10 @@ class Recorder:
             return {}
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        reply = self.control().get("rcpt", {}).get(address)
+        control = self.control()
+        if control.get("rcpt_delay"):
+            await asyncio.sleep(float(control["rcpt_delay"]))
+        reply = control.get("rcpt", {}).get(address, control.get("rcpt_default"))
         if reply:
             self.record(envelope, [{"rcpt": address, "options": rcpt_options,
                                     "reply": reply}], refused_at="rcpt")
@@ -120,14 +128,25 @@ def append_line(path, entry):
         os.close(fd)
 
 
+RCPTS_IN_PROGRESS = [0]  # across sessions: RCPTs received and not yet answered
+
+
 def log_commands(server, path):
     """Wraps every smtp_<VERB> handler aiosmtpd dispatches to (its _smtp_methods
     table, built in its constructor) so that each command is logged first."""
     def wrap(verb, method):
         async def logged(arg):
-            append_line(path, {"time": time.time(), "verb": verb,
-                               "tls": server._tls_protocol is not None})
-            return await method(arg)
+            entry = {"time": time.time(), "verb": verb, "tls": server._tls_protocol is not None}
+            if verb != "RCPT":
+                append_line(path, entry)
+                return await method(arg)
+            RCPTS_IN_PROGRESS[0] += 1
+            entry.update(arg=arg, in_progress=RCPTS_IN_PROGRESS[0])
+            append_line(path, entry)
+            try:
+                return await method(arg)
+            finally:
+                RCPTS_IN_PROGRESS[0] -= 1
         return logged
 
     server._smtp_methods = {verb: wrap(verb, m) for verb, m in server._smtp_methods.items()}

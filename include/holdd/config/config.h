@@ -65,7 +65,10 @@ struct ControlConfig {
   std::optional<Endpoint> metrics_listen = Endpoint{"127.0.0.1", 9725};  // "" disables
 };
 
-enum class RecipientPolicy { kListed, kAny };
+// What RCPT TO does with a local address that is neither a listed mailbox nor an
+// alias: kListed refuses it (550 5.1.1), kAny accepts it, kVerify asks the old
+// server, then the new one (SPEC "The old server").
+enum class RecipientPolicy { kListed, kAny, kVerify };
 
 // How the local part of an address names a mailbox (SPEC: "compared
 // case-insensitively (ASCII) ... by default, in the local part too"). People type
@@ -79,6 +82,9 @@ struct DirectoryConfig {
   std::string mailboxes;             // path; empty: no mailboxes file
   std::string aliases;               // path; empty: no aliases file
   RecipientPolicy recipients = RecipientPolicy::kListed;
+  // recipients = "verify": how long an upstream's answer is kept (a refusal: a
+  // tenth of it).
+  std::chrono::seconds verify_cache{3600};
   MailboxState initial_state = MailboxState::kOld;
   LocalPartCase local_part_case = LocalPartCase::kInsensitive;  // needs a restart (spool keys)
 };

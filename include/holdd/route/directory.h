@@ -23,6 +23,8 @@ struct Resolution {
     kNotOurDomain,    // 550 5.7.1 relay access denied (never an open relay)
     kUnknownMailbox,  // 550 5.1.1 (recipients = "listed")
     kRoutingRefused,  // 550 5.7.1: '%', '!', quoted '@' or an address literal
+    kAskUpstreams,    // recipients = "verify": not listed, mailboxes holds its key;
+                      // the old and new servers decide (smtp::RecipientVerifier)
   };
   Verdict verdict = Verdict::kUnknownMailbox;
   std::vector<std::string> mailboxes;  // canonical keys, deduplicated, in file order

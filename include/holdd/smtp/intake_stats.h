@@ -28,6 +28,16 @@ struct LatencyHistogram {
   }
 };
 
+// [directory] recipients = "verify" (smtp::RecipientVerifier).
+struct RecipientVerifyStats {
+  uint64_t probes = 0;      // addresses asked of the upstreams
+  uint64_t cache_hits = 0;  // RCPTs answered from the cache
+  uint64_t busy = 0;        // 450s because every probe slot stayed busy
+  uint64_t known = 0;       // RCPTs accepted after verification
+  uint64_t unknown = 0;     // 550 5.1.1: refused by every upstream
+  uint64_t no_answer = 0;   // 450 4.1.1: an upstream did not answer (busy included)
+};
+
 struct IntakeStats {
   uint64_t connections_total = 0;    // accepted TCP connections
   uint64_t connections_refused = 0;  // 421 4.7.0 over max_connections(_per_ip)
@@ -37,6 +47,7 @@ struct IntakeStats {
   uint64_t bytes_accepted = 0;
   uint64_t recipients_accepted = 0;
   LatencyHistogram intake_latency;  // end of DATA -> 250 sent
+  RecipientVerifyStats verify;
   // Live, not copied: /metrics reads its use and limit when it renders. Null
   // when the sessions have no budget.
   const smtp::MessageMemoryBudget* message_memory = nullptr;

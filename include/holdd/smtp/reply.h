@@ -67,6 +67,7 @@ struct Reply {
   static Reply too_many_hops();                            // 554 5.4.6
   // ---- what holdd cannot do right now (4xx) ----
   static Reply too_many_recipients();                      // 452 4.5.3
+  static Reply unverified_recipient(std::string_view rcpt);  // 450 4.1.1
   static Reply no_storage();                               // 452 4.3.1
   static Reply local_error();                              // 451 4.3.0
 };

@@ -84,7 +84,10 @@ class Session {
   net::awaitable<std::optional<Reply>> handle(const CommandLine& line);
   Reply on_hello(const Command& cmd, bool esmtp);
   Reply on_mail(const Command& cmd);
-  Reply on_rcpt(const Command& cmd);
+  net::awaitable<Reply> on_rcpt(const Command& cmd);
+  // recipients = "verify": nullopt when `key` may receive mail, else the refusal
+  // (550 5.1.1 when the upstreams refused it, 450 4.1.1 when they did not answer).
+  net::awaitable<std::optional<Reply>> verify_recipient(const std::string& key, const std::string& written);
   Reply on_starttls(const Command& cmd);
   // After "220 Ready to start TLS": discards pipelined input, shakes hands,
   // resets the session. False when the connection is to be closed.

@@ -9,6 +9,7 @@
 #include "holdd/route/directory.h"
 #include "holdd/smtp/annotator.h"
 #include "holdd/smtp/intake_stats.h"
+#include "holdd/smtp/recipient_verifier.h"
 #include "holdd/spool/spool.h"
 
 namespace holdd {
@@ -32,6 +33,9 @@ struct SessionDeps {
   // max_message_memory; SIGHUP sets its limit). Optional: null, no bound.
   MessageMemoryBudget* memory = nullptr;
   std::shared_ptr<MessageAnnotator> annotator;  // optional: no extra headers
+  // Asks the upstreams about unlisted addresses when [directory] recipients =
+  // "verify". Optional: null, such an address gets 550 5.1.1.
+  RecipientVerifier* verifier = nullptr;
   // Inbound STARTTLS; null: not offered. SIGHUP may swap it (SmtpServer::set_tls);
   // a session keeps the one it started with.
   std::shared_ptr<TlsContext> tls;

@@ -153,6 +153,7 @@ class Spool {
 
   // ---- reads (snapshot of the last commit; any thread) ----
   MailboxRecord mailbox(const std::string& key) const;  // a default record if none yet
+  bool has_mailbox(const std::string& key) const;       // a record exists (mail or a state change)
   std::vector<MailboxRecord> mailbox_records() const;   // every mailbox with a record
   std::optional<QueueEntry> head(const std::string& mailbox) const;  // first not parked
   std::vector<QueueEntry> queue(const std::string& mailbox) const;   // arrival order
