@@ -2,6 +2,11 @@
 # Installs everything holdd needs to build and to run its tests on Debian 12, from
 # Debian's own packages only. Idempotent: when every package is already installed it
 # does not touch apt at all, so reruns take well under a second. Run as root.
+#
+# --bench: also what bench/run.sh needs beyond the tests (a real Dovecot LMTP
+# server as the new server of the replay benchmark). Packages that ship a system
+# service (Dovecot) are installed without starting it: the benchmarks and tests
+# start their own instances on loopback.
 set -euo pipefail
 
 packages=(
@@ -29,6 +34,9 @@ packages=(
   # systemd-nspawn (the root is bootstrapped once, cached in /var/cache/holdd-tests)
   debootstrap systemd-container
 )
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(dovecot-core dovecot-lmtpd)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -55,6 +63,15 @@ export DEBIAN_FRONTEND=noninteractive
 # not to configure a system mail server.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "postfix postfix/mailname string localhost" | debconf-set-selections
+# No system service may start from this install (Dovecot would take ports 110 and
+# 143): a policy-rc.d that says no, for the time of the install, unless the machine
+# already has one.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e "$policy" ]]; then
+  printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts during its install\nexit 101\n' > "$policy"
+  chmod 755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
 echo "install-deps: done"
