@@ -1,7 +1,10 @@
 #include "holdd/smtp/message_buffer.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <utility>
 
 namespace holdd::smtp {
@@ -13,7 +16,30 @@ namespace {
 constexpr uint64_t kMinBlock = 4 * 1024;
 constexpr uint64_t kMaxBlock = 1024 * 1024;
 
+// Blocks from this size on are mapped directly (mmap), not taken from malloc's
+// heap: freeing one gives its pages back to the kernel at once, so resident
+// memory follows the budget (which counts a freed block as gone). malloc itself
+// maps only from 4 MiB on (app/daemon.cpp), so that LMDB's per-transaction
+// arrays (2 MiB) are reused rather than mapped and unmapped at every write.
+constexpr size_t kMappedBlock = 128 * 1024;
+
+char* allocate_block(size_t capacity) {
+  if (capacity < kMappedBlock) return new char[capacity];
+  void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<char*>(p);
+}
+
 }  // namespace
+
+void MessageBuffer::BlockFree::operator()(char* p) const {
+  if (p == nullptr) return;
+  if (capacity < kMappedBlock) {
+    delete[] p;
+  } else {
+    munmap(p, capacity);
+  }
+}
 
 MessageBuffer::MessageBuffer(MessageMemoryBudget::Reservation reservation, uint64_t max_size)
     : reservation_(std::move(reservation)), max_size_(max_size) {}
@@ -32,7 +58,8 @@ bool MessageBuffer::add_block() {
   uint64_t capacity = std::clamp(capacity_, kMinBlock, kMaxBlock);
   if (max_size_ > size_) capacity = std::min(capacity, max_size_ - size_);
   if (!charge(kPeakCopies * (capacity_ + capacity))) return false;
-  blocks_.push_back(Block{std::unique_ptr<char[]>(new char[capacity]), static_cast<size_t>(capacity), 0});
+  const auto size = static_cast<size_t>(capacity);
+  blocks_.push_back(Block{std::unique_ptr<char, BlockFree>(allocate_block(size), BlockFree{size}), size, 0});
   capacity_ += capacity;
   return true;
 }

@@ -68,8 +68,14 @@ class MessageBuffer {
   std::string str() const;
 
  private:
+  // Frees a block the way it was allocated (message_buffer.cpp: large ones are
+  // mapped directly, so that their pages go back to the kernel when freed).
+  struct BlockFree {
+    size_t capacity = 0;
+    void operator()(char* p) const;
+  };
   struct Block {
-    std::unique_ptr<char[]> data;  // uninitialized: no page is touched before it is written
+    std::unique_ptr<char, BlockFree> data;  // uninitialized: no page is touched before it is written
     size_t capacity = 0;
     size_t used = 0;
   };
