@@ -94,23 +94,35 @@ def main():
         out.append("")
 
     # replay
-    rep = {r["target"]: r for r in rows if r["kind"] == "replay"}
-    if rep:
-        out.append("Replay to smtp-sink, end to end")
+    titles = {
+        "spread": "Replay to smtp-sink, spread over mailboxes",
+        "one": "Replay to smtp-sink, one mailbox (arrival order kept)",
+        "batch": "Replay to smtp-sink, a batch of many small mailboxes",
+        "dovecot": "Replay into a real Dovecot LMTP server",
+    }
+    names = {
+        "holdd": "holdd (`holdctl release --file F --wait`)",
+        "postfix": "Postfix (`postsuper -H ALL` until the queue is empty)",
+        "smtp-source": "smtp-source -L straight into the same Dovecot, same connections",
+    }
+    shapes = defaultdict(dict)
+    for r in rows:
+        if r["kind"] == "replay":
+            shapes[r.get("shape", "spread")][r["target"]] = r
+    for shape, rep in shapes.items():
+        out.append(titles.get(shape, f"Replay ({shape})") + ", end to end")
         out.append("")
         out.append("| target | messages | mailboxes | seconds | messages/s | load |")
         out.append("|---|---:|---:|---:|---:|---:|")
-        for t in ("holdd", "postfix"):
-            if t in rep:
-                r = rep[t]
-                name = "holdd (`holdctl release --file F --wait`)" if t == "holdd" else \
-                    "Postfix (`postsuper -H ALL` until the queue is empty)"
-                out.append(f"| {name} | {r['messages']} | {r['mailboxes']} | {r['seconds']:.1f} | "
-                           f"{fmt_rate(r['rate'])} | {r['load']} |")
-                summary["replay"][t] = r
-        if "holdd" in rep and "postfix" in rep:
+        for t, r in rep.items():
+            out.append(f"| {names.get(t, t)} | {r['messages']} | {r['mailboxes']} | {r['seconds']:.1f} | "
+                       f"{fmt_rate(r['rate'])} | {r['load']} |")
+        summary["replay"][shape] = rep
+        other = "smtp-source" if shape == "dovecot" else "postfix"
+        if "holdd" in rep and other in rep:
             out.append("")
-            out.append(f"holdd/Postfix replay: {fmt_ratio(rep['holdd']['rate'], rep['postfix']['rate'])}")
+            label = "holdd/smtp-source into Dovecot" if shape == "dovecot" else "holdd/Postfix replay"
+            out.append(f"{label}: {fmt_ratio(rep['holdd']['rate'], rep[other]['rate'])}")
         out.append("")
 
     # latency

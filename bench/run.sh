@@ -18,10 +18,16 @@
 #           (stores nothing: the ceiling of this client). REPS runs per target,
 #           interleaved (the start order rotates each rep) so that drift of this
 #           shared machine hits all targets alike; the median is reported.
-#  replay   REPLAY_MESSAGES (10000) held messages over REPLAY_MAILBOXES (100)
-#           mailboxes: `holdctl release --file ... --wait` to smtp-sink, against
-#           Postfix relaying the same messages from its hold queue to smtp-sink
-#           (`postsuper -H ALL`, timed until its queue is empty).
+#  replay   `holdctl release --file ... --wait` of held 4 KiB messages, timed to the
+#           last upstream acceptance, in REPLAY_SHAPES ("spread one batch dovecot"):
+#           spread: REPLAY_MESSAGES (10000) over REPLAY_MAILBOXES (100) mailboxes;
+#           one: REPLAY_MESSAGES in one mailbox; batch: BATCH_MAILBOXES (1000) x
+#           BATCH_PER (20). These to smtp-sink, against Postfix relaying the same
+#           messages from its hold queue to smtp-sink (`postsuper -H ALL`, timed
+#           until its queue is empty). dovecot: the spread shape into a throwaway
+#           Dovecot LMTP server (bench/dovecot_lmtp.sh; needs `scripts/install-deps.sh
+#           --bench`), against smtp-source -L writing the same straight into that
+#           Dovecot over DELIVERY_CONCURRENCY (20, holdd's default) connections.
 #  latency  end of DATA -> 250 from the client side (bench/latency.py), LAT_SESSIONS
 #           (10) sessions, LAT_MESSAGES (3000) messages of 4 KiB, holdd and Postfix
 #           interleaved REPS times; median of each percentile.
@@ -32,7 +38,8 @@
 # Environment knobs (defaults in parentheses): PARTS ("intake replay latency idle"),
 # REPS (3), SESSIONS ("1 10 50"), SHAPES ("conn multi"), SIZES ("4096 102400"),
 # MESSAGES_4K (1000; per run), MESSAGES_LARGE (300; per run for sizes > 4096),
-# REPLAY_MESSAGES, REPLAY_MAILBOXES, LAT_SESSIONS, LAT_MESSAGES, IDLE_SESSIONS,
+# REPLAY_MESSAGES, REPLAY_MAILBOXES, REPLAY_SHAPES, BATCH_MAILBOXES, BATCH_PER,
+# DELIVERY_CONCURRENCY, LAT_SESSIONS, LAT_MESSAGES, IDLE_SESSIONS,
 # BENCH_POSTFIX (auto: on when run as root, which Postfix's master needs; 0: off),
 # BENCH_DIR (/var/tmp), OUT_DIR (build-bench/; results go to
 # OUT_DIR/bench-<time>.{md,json}), KEEP_WORK=1 keeps the temporary directory,
@@ -55,6 +62,10 @@ MESSAGES_4K=${MESSAGES_4K:-1000}
 MESSAGES_LARGE=${MESSAGES_LARGE:-300}
 REPLAY_MESSAGES=${REPLAY_MESSAGES:-10000}
 REPLAY_MAILBOXES=${REPLAY_MAILBOXES:-100}
+REPLAY_SHAPES=${REPLAY_SHAPES:-"spread one batch dovecot"}
+BATCH_MAILBOXES=${BATCH_MAILBOXES:-1000}
+BATCH_PER=${BATCH_PER:-20}
+DELIVERY_CONCURRENCY=${DELIVERY_CONCURRENCY:-20}
 LAT_SESSIONS=${LAT_SESSIONS:-10}
 LAT_MESSAGES=${LAT_MESSAGES:-3000}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
@@ -148,6 +159,7 @@ cleanup() {
   set +e
   trap - EXIT INT TERM
   stop_holdd
+  declare -F dovecot_stop >/dev/null && dovecot_stop
   pf_stop
   if [[ -n $sink_pid ]]; then kill "$sink_pid" 2>/dev/null; wait "$sink_pid" 2>/dev/null; fi
   if [[ ${KEEP_WORK:-0} == 1 || $rc -ne 0 ]]; then
@@ -162,7 +174,7 @@ trap 'exit 130' INT TERM
 
 # --- holdd ------------------------------------------------------------------------
 mkdir -p "$work/holdd"
-printf 'mb%03d@example.com\n' $(seq 1 "$REPLAY_MAILBOXES") > "$work/mailboxes.txt"
+holdd_config=$work/holdd/holdd.toml  # start_holdd's; the dovecot replay uses its own
 cat > "$work/holdd/holdd.toml" <<TOML
 # bench/run.sh: every recipient in example.com is accepted and held; release sends
 # to smtp-sink. SPF/DKIM/DMARC off (no DNS on loopback; Postfix checks none either).
@@ -187,6 +199,7 @@ port = $sink_port
 protocol = "smtp"
 tls = "none"
 [delivery]
+concurrency = $DELIVERY_CONCURRENCY
 retry_min = "1s"
 retry_max = "5s"
 [auth]
@@ -206,7 +219,7 @@ start_holdd() {  # $1: a label for the records; a fresh spool each time
   stop_holdd
   rm -rf "$work/holdd/spool"
   holdd_log_start=$(wc -l < "$work/holdd/holdd.log")
-  "$holdd" --config "$work/holdd/holdd.toml" >> "$work/holdd/holdd.log" 2>&1 &
+  "$holdd" --config "$holdd_config" >> "$work/holdd/holdd.log" 2>&1 &
   holdd_pid=$!
   holdd_phase=$phase
   holdd_label=${1:-$phase}
@@ -373,51 +386,111 @@ if has_part intake; then
 fi
 
 # --- replay -----------------------------------------------------------------------
-load_mailboxes() {  # port: REPLAY_MESSAGES over the mailboxes, each mailbox in order
-  local port=$1 per=$((REPLAY_MESSAGES / REPLAY_MAILBOXES))
-  xargs -P 10 -I{} smtp-source -s 1 -d -m "$per" -l 4096 -M bench.test -f sender@bench.test \
-    -t {} "127.0.0.1:$port" < "$work/mailboxes.txt"
+# Shapes (REPLAY_SHAPES): "spread" REPLAY_MESSAGES over REPLAY_MAILBOXES; "one" the
+# same number in one mailbox (a shared mailbox: the per-mailbox order is the limit);
+# "batch" BATCH_MAILBOXES x BATCH_PER (a night's batch: the scheduler is the limit);
+# "dovecot" the spread shape into a real Dovecot LMTP server (the usual new server),
+# against smtp-source writing the same mail straight into that Dovecot with the
+# same number of connections (holdd's [delivery] concurrency).
+load_mailboxes() {  # port file per [smtp-source options...]: per messages to each address of file, each in order
+  local port=$1 file=$2 per=$3
+  shift 3
+  xargs -P 10 -I{} smtp-source -s 1 -d -m "$per" -l 4096 -M bench.test -f sender@bench.test "$@" \
+    -t {} "127.0.0.1:$port" < "$file"
+}
+rate_of() { awk -v n="$1" -v t="$2" 'BEGIN{printf "%.1f", n/t}'; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+replay_record() {  # shape target messages mailboxes seconds load
+  record "{\"kind\":\"replay\",\"shape\":\"$1\",\"target\":\"$2\",\"messages\":$3,\"mailboxes\":$4,\"seconds\":$5,\"rate\":$(rate_of "$3" "$5"),\"load\":$6}"
+  say "  $2 $3 in ${5}s"
 }
 
-if has_part replay; then
-  phase=replay
-  per=$((REPLAY_MESSAGES / REPLAY_MAILBOXES))
-  total=$((per * REPLAY_MAILBOXES))
-  start_holdd
-  disk_probe replay
-  say "replay: loading $total messages ($per for each of $REPLAY_MAILBOXES mailboxes) into holdd"
-  load_mailboxes "$holdd_port"
-  if [[ $BENCH_POSTFIX == 1 ]]; then
+dovecot_dir=$work/dovecot
+dovecot_port=""
+dovecot_stop() { [[ -n $dovecot_port ]] && bash "$root/bench/dovecot_lmtp.sh" stop "$dovecot_dir"; dovecot_port=""; }
+dovecot_start() {  # a fresh mail directory each time
+  dovecot_stop
+  rm -rf "$dovecot_dir"
+  dovecot_port=$(free_port)
+  bash "$root/bench/dovecot_lmtp.sh" start "$dovecot_dir" "$dovecot_port"
+}
+
+replay_shape() {  # shape mailboxes per
+  local shape=$1 n=$2 per=$3 total=$(($2 * $3)) file="$work/replay-$1.txt" load t0 delivered secs
+  phase="replay $shape"
+  printf 'mb%05d@example.com\n' $(seq 1 "$n") > "$file"
+  if [[ $shape == dovecot ]]; then
+    dovecot_start
+    holdd_config=$work/holdd/holdd-dovecot.toml
+    sed -e "/^\[upstream.new\]/,/^\[/ s/^port = .*/port = $dovecot_port/" \
+        -e "/^\[upstream.new\]/,/^\[/ s/^protocol = .*/protocol = \"lmtp\"/" "$work/holdd/holdd.toml" > "$holdd_config"
+  fi
+  start_holdd "replay $shape"
+  disk_probe "replay $shape"
+  say "replay $shape: loading $total messages ($per for each of $n mailboxes) into holdd"
+  load_mailboxes "$holdd_port" "$file" "$per"
+  if [[ $BENCH_POSTFIX == 1 && $shape != dovecot ]]; then
     pf_wipe
-    say "replay: loading the same into Postfix's hold queue"
-    load_mailboxes "$pf_port"
+    say "replay $shape: loading the same into Postfix's hold queue"
+    load_mailboxes "$pf_port" "$file" "$per"
     [[ $(pf_queued) -eq $total ]] || die "Postfix holds $(pf_queued) messages, expected $total"
   fi
 
-  say "replay: holdctl release --file ($REPLAY_MAILBOXES mailboxes) --wait"
+  say "replay $shape: holdctl release --file ($n mailboxes) --wait"
   load=$(load1); t0=$(now_ns)
-  "$holdctl" --config "$work/holdd/holdd.toml" --json release --file "$work/mailboxes.txt" --wait > "$work/release.json" \
+  "$holdctl" --config "$holdd_config" --json release --file "$file" --wait > "$work/release.json" \
     || { cat "$work/release.json" >&2; die "holdctl release failed"; }
-  t1=$(now_ns)
+  secs=$(secs_since "$t0")
   delivered=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("delivered", -1))' "$work/release.json")
   [[ $delivered -eq $total ]] || die "holdd delivered $delivered of $total"
-  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-  record "{\"kind\":\"replay\",\"target\":\"holdd\",\"messages\":$total,\"mailboxes\":$REPLAY_MAILBOXES,\"seconds\":$secs,\"rate\":$(awk -v n="$total" -v t="$secs" 'BEGIN{printf "%.1f", n/t}'),\"load\":$load}"
-  say "  holdd   $total in ${secs}s"
+  replay_record "$shape" holdd "$total" "$n" "$secs" "$load"
+  stop_holdd
+  holdd_config=$work/holdd/holdd.toml
 
-  if [[ $BENCH_POSTFIX == 1 ]]; then
-    say "replay: postsuper -H ALL, until Postfix's queue is empty"
+  if [[ $shape == dovecot ]]; then
+    local got
+    got=$(bash "$root/bench/dovecot_lmtp.sh" count "$dovecot_dir")
+    [[ $got -eq $total ]] || die "Dovecot stored $got of $total"
+    dovecot_start
+    say "replay $shape: smtp-source -L straight into Dovecot, $DELIVERY_CONCURRENCY connections"
+    load=$(load1); t0=$(now_ns)
+    P=$DELIVERY_CONCURRENCY
+    xargs -P "$P" -I{} smtp-source -L -s 1 -d -m "$per" -l 4096 -M bench.test -f sender@bench.test \
+      -t {} "127.0.0.1:$dovecot_port" < "$file"
+    secs=$(secs_since "$t0")
+    got=$(bash "$root/bench/dovecot_lmtp.sh" count "$dovecot_dir")
+    [[ $got -eq $total ]] || die "Dovecot stored $got of $total from smtp-source"
+    replay_record "$shape" smtp-source "$total" "$n" "$secs" "$load"
+    dovecot_stop
+  elif [[ $BENCH_POSTFIX == 1 ]]; then
+    say "replay $shape: postsuper -H ALL, until Postfix's queue is empty"
+    local sent_before sent
     sent_before=$(grep -c "status=sent" "$pf/maillog" || true)
     load=$(load1); t0=$(now_ns)
     postsuper -c "$pf/conf" -H ALL >/dev/null 2>&1
     while (($(pf_queued) > 0)); do sleep 0.1; done
-    t1=$(now_ns)
+    secs=$(secs_since "$t0")
     sent=$(( $(grep -c "status=sent" "$pf/maillog" || true) - sent_before ))
     [[ $sent -eq $total ]] || die "Postfix sent $sent of $total"
-    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
-    record "{\"kind\":\"replay\",\"target\":\"postfix\",\"messages\":$total,\"mailboxes\":$REPLAY_MAILBOXES,\"seconds\":$secs,\"rate\":$(awk -v n="$total" -v t="$secs" 'BEGIN{printf "%.1f", n/t}'),\"load\":$load}"
-    say "  postfix $total in ${secs}s"
+    replay_record "$shape" postfix "$total" "$n" "$secs" "$load"
   fi
+}
+
+if has_part replay; then
+  for shape in $REPLAY_SHAPES; do
+    case $shape in
+      spread) replay_shape spread "$REPLAY_MAILBOXES" $((REPLAY_MESSAGES / REPLAY_MAILBOXES)) ;;
+      one) replay_shape one 1 "$REPLAY_MESSAGES" ;;
+      batch) replay_shape batch "$BATCH_MAILBOXES" "$BATCH_PER" ;;
+      dovecot)
+        if command -v dovecot >/dev/null; then
+          replay_shape dovecot "$REPLAY_MAILBOXES" $((REPLAY_MESSAGES / REPLAY_MAILBOXES))
+        else
+          say "replay dovecot: SKIPPED, no dovecot (bash scripts/install-deps.sh --bench)"
+        fi ;;
+      *) die "unknown replay shape $shape (REPLAY_SHAPES: spread one batch dovecot)" ;;
+    esac
+  done
 fi
 
 # --- latency ----------------------------------------------------------------------
