@@ -29,7 +29,8 @@ void PendingRemovals::add(AcceptedDelivery d) {
   if (!lane.seqs.insert(d.entry.seq).second) return;  // already pending
   ++pending_;
   lane.waiting.push_back(std::move(d));
-  if (!lane.busy && !stopping_) spawn_writer(mailbox);
+  // Also while stopping: a delivery that ends in the grace period is removed too.
+  if (!lane.busy) spawn_writer(mailbox);
 }
 
 const std::set<uint64_t>& PendingRemovals::of(const std::string& mailbox) const {
@@ -95,11 +96,13 @@ void PendingRemovals::finished(const std::string& mailbox, std::exception_ptr er
 
 net::awaitable<void> PendingRemovals::write_all(std::string mailbox) {
   Lane& lane = lanes_[mailbox];
-  while (!lane.waiting.empty() && !stopping_) {
+  // Each batch is tried at least once, also after stop(): a clean stop must not
+  // send accepted messages again after the restart.
+  while (!lane.waiting.empty()) {
     lane.writing = std::move(lane.waiting);
     lane.waiting.clear();
     Status s = co_await write_batch(lane);
-    if (!s.is_ok()) co_return;  // stopping: the entries stay queued, and pending
+    if (!s.is_ok()) co_return;  // stopping: the entries stay queued (and pending)
     for (const AcceptedDelivery& d : lane.writing) lane.seqs.erase(d.entry.seq);
     pending_ -= lane.writing.size();
     std::vector<AcceptedDelivery> removed = std::move(lane.writing);

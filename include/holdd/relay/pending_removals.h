@@ -59,8 +59,9 @@ class PendingRemovals {
   uint64_t count() const;                          // in all
   bool idle() const { return writers_ == 0; }      // no write running or waiting to retry
 
-  // No new write; running ones give up after their current try (their entries
-  // stay queued in the spool and go again after the restart).
+  // Failed writes are not retried any more: each waiting batch is tried once
+  // (entries added from now on too), and what fails stays queued in the spool and
+  // goes again after the restart. Wait for idle() before destroying.
   void stop();
 
  private:

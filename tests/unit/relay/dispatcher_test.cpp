@@ -125,6 +125,39 @@ TEST_CASE("Dispatcher: the next message goes while the previous removal is still
   CHECK(finished);
 }
 
+// A clean stop writes every removal it has: what the upstream accepted, also what
+// waited for the next batch while one was committing, is not sent again after the
+// restart.
+TEST_CASE("Dispatcher: stop() commits the removals still waiting") {
+  auto peer = Peer::aiosmtpd();
+  TempDir spool_dir;
+  std::atomic<bool> blocked{false};
+  net::io_context io;
+  std::unique_ptr<Spool> spool = open_spool(io, spool_dir, [&]() -> int {
+    while (blocked.load()) std::this_thread::sleep_for(1ms);
+    return 0;
+  });
+  Dispatcher dispatcher(io.get_executor(), *spool, config_for(*peer));
+
+  bool finished = false;
+  net::co_spawn(io, [&]() -> net::awaitable<void> {
+    co_await queue_messages(*spool, 3);
+    blocked = true;
+    dispatcher.start();
+    REQUIRE(co_await eventually([&] { return peer->messages() == 3; }, 10s));
+    CHECK(dispatcher.removals_pending() == 3);  // one write committing, two waiting
+    net::steady_timer unblock(io, 300ms);
+    unblock.async_wait([&](boost::system::error_code) { blocked = false; });
+    co_await dispatcher.stop(2s);
+    CHECK(spool->queue("anna@example.com").empty());
+    CHECK(dispatcher.removals_pending() == 0);
+    CHECK(spool->mailbox("anna@example.com").delivered == 3);
+    finished = true;
+  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io.run();
+  CHECK(finished);
+}
+
 // SPEC "Relay and replay": a 4xx keeps the mailbox's order. n's predecessor is
 // accepted with its removal still pending when n is deferred: n+1 waits all the same.
 TEST_CASE("Dispatcher: a 4xx on message n keeps n+1 back until n is accepted") {
