@@ -58,7 +58,8 @@ def test_kill9_again_and_again_during_a_replay_loses_and_reorders_nothing(holdd)
         seen = transactions(holdd.sink_new)
         if seen >= MESSAGES - step:
             break
-        wait_until(lambda: transactions(holdd.sink_new) >= seen + step, 30,
+        # Polled often, so that a fast replay is still killed about every `step`.
+        wait_until(lambda: transactions(holdd.sink_new) >= seen + step, 30, interval=0.01,
                    what=f"{step} more transactions at the new server")
         holdd.kill9()
         kills += 1
