@@ -225,6 +225,7 @@ class Handler {
         {"deferred", s.deferred},
         {"late", s.late},
         {"in_flight", s.in_flight},
+        {"removal_pending", s.removal_pending},
         {"paused", s.paused},
         {"delivered", {{"old", s.relay.delivered_old}, {"new", s.relay.delivered_new}}},
         {"failures", {{"deferred", s.relay.deferred}, {"parked", s.relay.parked}}},
@@ -289,6 +290,7 @@ class Handler {
                 {"parked", q.parked},
                 {"oldest_age_seconds", q.messages > 0 ? age_or_null(now, q.oldest_arrival_us) : json(nullptr)},
                 {"in_flight", a.in_flight},
+                {"removal_pending", a.removal_pending},
                 {"next_attempt", q.messages > 0 && r.state != MailboxState::kHeld
                                      ? time_or_null(a.next_attempt_us) : json(nullptr)},
                 {"deliverable_since", time_or_null(r.deliverable_since_us)},

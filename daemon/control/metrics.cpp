@@ -121,6 +121,8 @@ std::string render_metrics(const DaemonSnapshot& s) {
              "Messages refused with 452 4.3.1 for want of message memory.", mem->refusals());
   }
   m.single("holdd_relay_in_flight", "gauge", "Deliveries in progress.", s.in_flight);
+  m.single("holdd_relay_removals_pending", "gauge",
+           "Entries accepted by an upstream whose removal is not committed yet.", s.removal_pending);
   m.single("holdd_paused", "gauge", "1 while relaying is paused (holdctl pause).", s.paused ? 1 : 0);
   m.single("holdd_spool_map_used_bytes", "gauge", "Bytes of the LMDB map in use.", s.spool.map_used);
   m.single("holdd_spool_map_size_bytes", "gauge", "Current size of the LMDB map.", s.spool.map_size);

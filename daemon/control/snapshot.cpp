@@ -88,6 +88,7 @@ DaemonSnapshot take_snapshot(const DaemonView& view) {
   if (view.dispatcher != nullptr) {
     s.relay = view.dispatcher->counters();
     s.in_flight = view.dispatcher->in_flight();
+    s.removal_pending = view.dispatcher->removals_pending();
     s.paused = view.dispatcher->paused();
   }
   if (view.intake != nullptr) s.intake = *view.intake;

@@ -15,6 +15,7 @@
 #include "holdd/base/clock.h"
 #include "holdd/base/maillog.h"
 #include "holdd/base/printable.h"
+#include "holdd/relay/pending_removals.h"
 #include "holdd/relay/upstream_client.h"
 
 namespace holdd {
@@ -67,9 +68,27 @@ struct Dispatcher::Impl {
   bool running = false;
   RelayCounters counters;
   std::unordered_set<std::string> warned_no_upstream;
+  PendingRemovals removals;
 
   Impl(net::any_io_executor e, Spool& s, const Config& c)
-      : ex(std::move(e)), spool(s), config(c), wake(ex) {}
+      : ex(std::move(e)), spool(s), config(c), wake(ex),
+        removals(ex, spool, [this](const std::string& mailbox,
+                                   const std::vector<AcceptedDelivery>& batch) {
+          removed(mailbox, batch);
+        }) {}
+
+  // Removals are durable: the entries leave the totals and enter the counters at
+  // the same time, so status and /metrics never count one twice or not at all.
+  // The mailbox may have been held back by them (PendingRemovals::holds_back).
+  void removed(const std::string& mailbox, const std::vector<AcceptedDelivery>& done) {
+    for (const AcceptedDelivery& d : done) {
+      (d.upstream == UpstreamKind::kOld ? counters.delivered_old : counters.delivered_new)++;
+      (d.upstream == UpstreamKind::kOld ? counters.bytes_old : counters.bytes_new) += d.entry.size;
+      ++delivered_count[mailbox];
+    }
+    make_ready(mailbox);
+    poke();
+  }
 
   void poke() { wake.cancel(); }
 
@@ -144,11 +163,14 @@ struct Dispatcher::Impl {
   void try_start(const std::string& mailbox, int64_t now) {
     Lane& lane = lanes[mailbox];
     if (lane.in_flight) return;  // strictly one at a time per mailbox: FIFO
+    if (removals.holds_back(mailbox)) return;  // removed() brings it back
     MailboxState state = spool.mailbox(mailbox).state;
     if (state == MailboxState::kHeld) return;  // notify() brings it back on release
-    std::optional<QueueEntry> head = spool.head(mailbox);
+    // Accepted entries whose removal is still committing are skipped: the head is
+    // the first entry the upstream has not accepted yet.
+    std::optional<QueueEntry> head = spool.head(mailbox, removals.of(mailbox));
     if (!head) {
-      if (!lane.in_flight) lanes.erase(mailbox);
+      lanes.erase(mailbox);
       return;
     }
     const std::optional<UpstreamConfig>& upstream = config.upstream_for(state);
@@ -252,32 +274,6 @@ struct Dispatcher::Impl {
     poke();
   }
 
-  // The upstream accepted `entry`: record it (the entry leaves the queue). If the
-  // spool cannot record it now, the record is retried, never the delivery: sending
-  // the message again because a disk hiccuped would be a duplicate the upstream
-  // did nothing to cause (issue 12: a Latin-1 reply that a record could not hold
-  // was delivered every retry_min, forever). The lane stays in flight meanwhile,
-  // so the mailbox's next message waits (FIFO). Only a stop gives up: the entry
-  // is then still queued and goes again after the restart (at-least-once).
-  net::awaitable<Status> record_delivery(const QueueEntry& entry, UpstreamKind kind,
-                                         const std::string& reply) {
-    Status recorded = co_await spool.delivered(entry, kind, reply);
-    auto pause = std::chrono::milliseconds(100);
-    net::steady_timer timer(ex);
-    for (int tries = 1; !recorded.is_ok() && !stopping; ++tries) {
-      if (tries == 1 || tries % 20 == 0) {
-        spdlog::error("{}: accepted by the upstream but not recorded ({}); retrying the record, "
-                      "not the delivery (try {})",
-                      entry.id, recorded.to_string(), tries);
-      }
-      timer.expires_after(pause);
-      co_await timer.async_wait(net::as_tuple(net::use_awaitable));
-      pause = std::min<std::chrono::milliseconds>(pause * 2, std::chrono::seconds(5));
-      recorded = co_await spool.delivered(entry, kind, reply);
-    }
-    co_return recorded;
-  }
-
   // Reads the entry's message from the spool and hands it to the upstream.
   net::awaitable<DeliveryResult> deliver_entry(const QueueEntry& entry, UpstreamKind kind,
                                                const UpstreamConfig& upstream) {
@@ -308,8 +304,16 @@ struct Dispatcher::Impl {
     co_return result;
   }
 
-  // Hands one entry to its upstream and records the outcome durably before the
-  // mailbox's next entry may go (per mailbox FIFO: SPEC "Relay and replay").
+  // Hands one entry to its upstream and records the outcome (per mailbox FIFO: SPEC
+  // "Relay and replay"). The order depends on the upstream's answer, so:
+  // - 2xx: the mailbox's next entry may go at once. The removal is committed in the
+  //   background (PendingRemovals), batched with the mailbox's next acceptances and
+  //   with other writes (group commit); until it is durable the entry is skipped,
+  //   so it is never sent twice while holdd runs, and a crash before that commit
+  //   sends it (and the few accepted after it) again, in order: at-least-once. It
+  //   was one LMDB commit per message of a mailbox before (issue 16).
+  // - 4xx / 5xx: the deferral or parking is committed before the mailbox goes on,
+  //   since the next head depends on it (a deferred entry stays the head).
   // Returns when the mailbox may be tried again (0: at once).
   net::awaitable<int64_t> attempt(const std::string& mailbox, QueueEntry entry, MailboxState state,
                                   UpstreamConfig upstream) {
@@ -332,14 +336,9 @@ struct Dispatcher::Impl {
     switch (result.outcome) {
       case DeliveryResult::Outcome::kAccepted:
         // Removed only now that the upstream has it: at-least-once, never lost.
-        recorded = co_await record_delivery(entry, kind, result.reply);
-        if (recorded.is_ok()) {
-          maillog::relayed(entry.id, entry.recipient.rcpt, to_string(kind), relay,
-                           static_cast<double>(now_unix_micros() - started) / 1e6, result.reply);
-          (kind == UpstreamKind::kOld ? counters.delivered_old : counters.delivered_new)++;
-          (kind == UpstreamKind::kOld ? counters.bytes_old : counters.bytes_new) += entry.size;
-          ++delivered_count[mailbox];
-        }
+        maillog::relayed(entry.id, entry.recipient.rcpt, to_string(kind), relay,
+                         static_cast<double>(now_unix_micros() - started) / 1e6, result.reply);
+        removals.add(AcceptedDelivery{std::move(entry), kind, std::move(result.reply)});
         break;
       case DeliveryResult::Outcome::kRejected:
         recorded = co_await spool.parked(entry, result.reply);
@@ -380,6 +379,7 @@ struct Dispatcher::Impl {
     for (const std::string& m : mailboxes) {
       auto it = lanes.find(m);
       if (it != lanes.end() && it->second.in_flight) return true;
+      if (removals.count(m) > 0 && !stopping) return true;  // stop() gives them up
     }
     return false;
   }
@@ -397,11 +397,12 @@ void Dispatcher::start() {
 
 net::awaitable<void> Dispatcher::stop(std::chrono::seconds grace) {
   impl_->stopping = true;
+  impl_->removals.stop();
   impl_->poke();
   net::steady_timer timer(impl_->ex);
   auto deadline = std::chrono::steady_clock::now() + grace;
   bool closed = false;
-  while (impl_->active > 0 || impl_->running) {
+  while (impl_->active > 0 || impl_->running || !impl_->removals.idle()) {
     if (!closed && std::chrono::steady_clock::now() >= deadline) {
       spdlog::warn("relay: {} deliveries still in flight after {}s: closing their connections",
                    impl_->active, grace.count());
@@ -492,12 +493,17 @@ MailboxActivity Dispatcher::activity(const std::string& mailbox) const {
   MailboxActivity a;
   auto it = impl_->lanes.find(mailbox);
   if (it != impl_->lanes.end()) a.in_flight = it->second.in_flight;
-  if (auto head = impl_->spool.head(mailbox)) a.next_attempt_us = head->next_attempt_us;
+  a.removal_pending = impl_->removals.count(mailbox);
+  if (auto head = impl_->spool.head(mailbox, impl_->removals.of(mailbox))) {
+    a.next_attempt_us = head->next_attempt_us;
+  }
   return a;
 }
 
 RelayCounters Dispatcher::counters() const { return impl_->counters; }
 
 uint64_t Dispatcher::in_flight() const { return impl_->active; }
+
+uint64_t Dispatcher::removals_pending() const { return impl_->removals.count(); }
 
 }  // namespace holdd

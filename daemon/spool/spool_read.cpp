@@ -35,12 +35,13 @@ std::vector<MailboxRecord> Spool::mailbox_records() const {
   return out;
 }
 
-std::optional<QueueEntry> Spool::head(const std::string& mailbox) const {
+std::optional<QueueEntry> Spool::head(const std::string& mailbox,
+                                      const std::set<uint64_t>& skip) const {
   Impl::ReadTxn txn(*impl_);
   std::optional<QueueEntry> head;
   if (txn.get() == nullptr) return head;
   for_each_entry(txn.get(), impl_->queue_dbi, keys::queue_prefix(mailbox), [&](QueueEntry e) {
-    if (e.parked) return true;
+    if (e.parked || skip.count(e.seq) != 0) return true;
     head = std::move(e);
     return false;
   });

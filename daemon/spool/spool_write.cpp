@@ -260,21 +260,30 @@ net::awaitable<Status> Spool::add_note(std::string mailbox, std::string note, st
 }
 
 net::awaitable<Status> Spool::delivered(QueueEntry entry, UpstreamKind upstream, std::string reply) {
+  std::vector<AcceptedDelivery> one;
+  one.push_back(AcceptedDelivery{std::move(entry), upstream, std::move(reply)});
+  co_return co_await delivered(std::move(one));
+}
+
+net::awaitable<Status> Spool::delivered(std::vector<AcceptedDelivery> deliveries) {
   Impl* impl = impl_.get();
-  GroupCommitWriter::Apply apply = [impl, entry = std::move(entry), upstream,
-                                  reply = std::move(reply)](WriteTxn& txn) -> Status {
-    std::optional<QueueEntry> stored = impl->current(txn, entry);
-    if (!stored) return Status::ok();  // dropped meanwhile: nothing left to remove
-    Status st = impl->remove_entry(txn, *stored);
-    if (!st.is_ok()) return st;
-    int64_t now = now_unix_micros();
-    st = impl->update_record(txn, entry.mailbox, [&](MailboxRecord& r) {
-      r.last_delivery_us = now;
-      r.last_delivery = std::string(to_string(upstream)) + ": " + reply;
-      ++r.delivered;
-    });
-    if (!st.is_ok()) return st;
-    return txn.put(impl->info_dbi, last_relay_key(upstream), keys::u64_be(static_cast<uint64_t>(now)));
+  GroupCommitWriter::Apply apply = [impl, deliveries = std::move(deliveries)](WriteTxn& txn) -> Status {
+    for (const AcceptedDelivery& d : deliveries) {
+      std::optional<QueueEntry> stored = impl->current(txn, d.entry);
+      if (!stored) continue;  // dropped meanwhile: nothing left to remove
+      Status st = impl->remove_entry(txn, *stored);
+      if (!st.is_ok()) return st;
+      int64_t now = now_unix_micros();
+      st = impl->update_record(txn, d.entry.mailbox, [&](MailboxRecord& r) {
+        r.last_delivery_us = now;
+        r.last_delivery = std::string(to_string(d.upstream)) + ": " + d.reply;
+        ++r.delivered;
+      });
+      if (!st.is_ok()) return st;
+      st = txn.put(impl->info_dbi, last_relay_key(d.upstream), keys::u64_be(static_cast<uint64_t>(now)));
+      if (!st.is_ok()) return st;
+    }
+    return Status::ok();
   };
   co_return co_await impl->write(std::move(apply));
 }

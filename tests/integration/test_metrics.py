@@ -15,7 +15,8 @@ NAMES = ["holdd_connections_total", "holdd_connections_refused_total", "holdd_sm
          "holdd_relayed_bytes_total", "holdd_deferred_total", "holdd_parked_total",
          "holdd_queued_messages", "holdd_queued_bytes", "holdd_held_messages", "holdd_held_bytes",
          "holdd_held_oldest_age_seconds", "holdd_parked_messages", "holdd_mailboxes",
-         "holdd_connections_open", "holdd_relay_in_flight", "holdd_paused",
+         "holdd_connections_open", "holdd_relay_in_flight", "holdd_relay_removals_pending",
+         "holdd_paused",
          "holdd_spool_map_used_bytes", "holdd_disk_free_bytes",
          "holdd_last_relay_timestamp_seconds", "holdd_intake_latency_seconds"]
 
@@ -118,6 +119,7 @@ def test_metrics_parse_and_agree_with_a_known_run_and_with_status(holdd):
     assert get(after, "holdd_queued_bytes") == status["queued"]["bytes"]
     assert get(after, "holdd_parked_messages") == status["parked"] == 0
     assert get(after, "holdd_relay_in_flight") == status["in_flight"] == 0
+    assert get(after, "holdd_relay_removals_pending") == status["removal_pending"] == 0
     assert get(after, "holdd_paused") == (1 if status["paused"] else 0) == 0
     assert get(after, "holdd_disk_free_bytes") > 0
     for state in ("old", "held", "migrated"):

@@ -16,7 +16,7 @@ def test_status_fields(holdd):
     assert s["queued"]["messages"] == 1 and s["queued"]["bytes"] >= len(msg)
     assert s["held"]["messages"] == 1 and s["held"]["bytes"] >= len(msg)
     assert isinstance(s["held"]["oldest_age_seconds"], int)
-    for key in ("parked", "deferred", "in_flight", "uptime_seconds", "disk_free"):
+    for key in ("parked", "deferred", "in_flight", "removal_pending", "uptime_seconds", "disk_free"):
         assert isinstance(s[key], int), key
     assert s["paused"] is False
     assert set(s["delivered"]) == {"old", "new"}
@@ -37,7 +37,8 @@ def test_list_and_show_and_queue_fields(holdd):
 
     show = holdd.ctl_json("show", "anna@example.com")
     for key in ("mailbox", "state", "history", "queued", "bytes", "parked", "oldest_age_seconds",
-                "in_flight", "next_attempt", "last_delivery", "last_error", "delivered"):
+                "in_flight", "removal_pending", "next_attempt", "last_delivery", "last_error",
+                "delivered"):
         assert key in show, key
     assert show["mailbox"] == "anna@example.com" and show["queued"] == 1
     h = show["history"][-1]

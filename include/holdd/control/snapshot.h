@@ -42,6 +42,7 @@ struct DaemonSnapshot {
   std::chrono::seconds warn_after{0};
   RelayCounters relay;
   uint64_t in_flight = 0;
+  uint64_t removal_pending = 0;  // accepted by an upstream, removal not committed yet
   bool paused = false;
   IntakeStats intake;
 

@@ -3,7 +3,10 @@
 //
 // Per mailbox strictly first in, first out: the head entry (first not parked) is
 // the only one that may be in flight; the next is handed over only after the head
-// was accepted (removed) or parked. Mailboxes in `old` go to [upstream.old],
+// was accepted or parked. An accepted entry's removal is committed while the next
+// one goes (PendingRemovals: "delivered, removal pending"); until it is durable the
+// entry is skipped, never sent again while holdd runs; after a crash, the last few
+// accepted entries may go again, in order. Mailboxes in `old` go to [upstream.old],
 // `migrated` to [upstream.new], `held` nowhere. Up to [delivery] concurrency
 // mailboxes are served at once, round robin among those that are due, so a big
 // release cannot starve the others. 4xx and connection failures back off
@@ -11,6 +14,7 @@
 //
 // Runs on the io_context's thread; every member must be called there.
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -44,6 +48,7 @@ struct SettleReport {
 
 struct MailboxActivity {
   bool in_flight = false;
+  size_t removal_pending = 0;   // accepted by the upstream, removal not committed yet
   int64_t next_attempt_us = 0;  // when the head may be tried again; 0: now
 };
 
@@ -60,8 +65,9 @@ class Dispatcher {
 
   // New mail was committed for these mailboxes, or their state changed.
   void notify(const std::vector<std::string>& mailboxes);
-  // Returns once no delivery for these mailboxes is in flight and none will start
-  // until their state allows it again (`lock`: call after set_state(held)).
+  // Returns once no delivery for these mailboxes is in flight, the removals of
+  // what was accepted are durable, and none will start until their state allows
+  // it again (`lock`: call after set_state(held)).
   net::awaitable<void> quiesce(std::vector<std::string> mailboxes);
   // `release --wait`: returns once none of these mailboxes has an entry that is
   // neither delivered nor parked (or `limit` passed).
@@ -78,6 +84,9 @@ class Dispatcher {
   MailboxActivity activity(const std::string& mailbox) const;
   RelayCounters counters() const;
   uint64_t in_flight() const;
+  // Entries accepted by an upstream whose removal is not committed yet: still in
+  // the spool's totals, not yet in counters().
+  uint64_t removals_pending() const;
 
   struct Impl;
 

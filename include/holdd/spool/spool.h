@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,13 @@ struct PutReceipt {
   std::vector<MailboxState> states;  // state of each recipient's mailbox at commit
 };
 
+// An entry an upstream accepted (Spool::delivered).
+struct AcceptedDelivery {
+  QueueEntry entry;
+  UpstreamKind upstream = UpstreamKind::kOld;
+  std::string reply;
+};
+
 struct StateTransition {
   std::string mailbox;
   MailboxState from = MailboxState::kOld;
@@ -122,6 +130,9 @@ class Spool {
   // The upstream accepted `entry`: remove it (and the message once no entry
   // refers to it), record the delivery on the mailbox and the upstream, in one step.
   net::awaitable<Status> delivered(QueueEntry entry, UpstreamKind upstream, std::string reply);
+  // The same for several entries, in order, in one write: all are removed or none
+  // (the relay's removals of one mailbox, PendingRemovals).
+  net::awaitable<Status> delivered(std::vector<AcceptedDelivery> deliveries);
   // A 4xx or a connection failure: count the attempt, keep the entry in place.
   net::awaitable<Status> deferred(QueueEntry entry, std::string error, int64_t next_attempt_us);
   // A 5xx: keep the entry, mark it parked (skipped until `retry`).
@@ -155,7 +166,10 @@ class Spool {
   MailboxRecord mailbox(const std::string& key) const;  // a default record if none yet
   bool has_mailbox(const std::string& key) const;       // a record exists (mail or a state change)
   std::vector<MailboxRecord> mailbox_records() const;   // every mailbox with a record
-  std::optional<QueueEntry> head(const std::string& mailbox) const;  // first not parked
+  // The first entry not parked whose seq is not in `skip` (the relay's accepted
+  // entries whose removal is not committed yet).
+  std::optional<QueueEntry> head(const std::string& mailbox,
+                                 const std::set<uint64_t>& skip = {}) const;
   std::vector<QueueEntry> queue(const std::string& mailbox) const;   // arrival order
   std::vector<QueueEntry> entries_of(const std::string& id) const;   // one message's entries
   Result<MessageMeta> meta(const std::string& id) const;

@@ -3,7 +3,8 @@
 
 Every message it accepts is written to OUT/msg-N.data (the content as received,
 after dot-unstuffing) and OUT/msg-N.json (envelope, the client's port, TLS), so
-the test can compare bytes. Run with Debian's /usr/bin/python3 (python3-aiosmtpd).
+the test can compare bytes. Every end of DATA, accepted or not, appends a line to
+OUT/attempts.log: "accepted" or "deferred", and the message's Subject. Run with Debian's /usr/bin/python3 (python3-aiosmtpd).
 """
 import argparse
 import asyncio
@@ -16,11 +17,22 @@ from aiosmtpd.smtp import SMTP
 
 
 class Recorder:
-    def __init__(self, out, rcpt_reply, data_reply):
+    def __init__(self, out, rcpt_reply, data_reply, defer_containing="", defer_times=0):
         self.out = out
         self.rcpt_reply = rcpt_reply
         self.data_reply = data_reply
+        self.defer_containing = defer_containing.encode()
+        self.defer_times = defer_times
         self.count = 0
+
+    def attempt(self, envelope, outcome):
+        subject = b""
+        for line in envelope.original_content.split(b"\r\n"):
+            if line.lower().startswith(b"subject:"):
+                subject = line[8:].strip()
+                break
+        with open(os.path.join(self.out, "attempts.log"), "ab") as f:
+            f.write(outcome.encode() + b" " + subject + b"\n")
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_reply:
@@ -32,6 +44,12 @@ class Recorder:
     async def handle_DATA(self, server, session, envelope):
         if self.data_reply:
             return self.data_reply
+        if (self.defer_containing and self.defer_times > 0
+                and self.defer_containing in envelope.original_content):
+            self.defer_times -= 1
+            self.attempt(envelope, "deferred")
+            return "451 4.3.0 try again later"
+        self.attempt(envelope, "accepted")
         self.count += 1
         record = {
             "client_port": session.peer[1],
@@ -67,9 +85,13 @@ def main():
     p.add_argument("--timeout", type=float, default=300, help="idle timeout, seconds")
     p.add_argument("--rcpt-reply", default="")
     p.add_argument("--data-reply", default="")
+    p.add_argument("--defer-containing", default="",
+                   help="answer 451 at the end of DATA to content containing this text ...")
+    p.add_argument("--defer-times", type=int, default=0, help="... this many times")
     args = p.parse_args()
 
-    handler = Recorder(args.out, args.rcpt_reply, args.data_reply)
+    handler = Recorder(args.out, args.rcpt_reply, args.data_reply, args.defer_containing,
+                       args.defer_times)
     tls = None
     if args.cert:
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -176,6 +176,13 @@ class Peer {
   std::string content(int n) const {
     return read_file(dir() / ("msg-" + std::to_string(n) + ".data"));
   }
+  // aiosmtpd: every end of DATA so far, "accepted SUBJECT" or "deferred SUBJECT".
+  std::vector<std::string> attempts() const {
+    std::vector<std::string> lines;
+    std::istringstream in(read_file(dir() / "attempts.log"));
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
 
  private:
   Peer() : port_(free_port()) {}

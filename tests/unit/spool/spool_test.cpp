@@ -151,6 +151,42 @@ TEST_CASE("Spool: delivered removes the entry and the body with the last referen
   });
 }
 
+// Issue 16: the relay removes a mailbox's accepted entries in batches, and reads
+// the head past those whose removal is still committing.
+TEST_CASE("Spool: head() skips given seqs; delivered() removes several entries in one write") {
+  TempDir dir;
+  run([&](net::io_context& io) -> net::awaitable<void> {
+    auto spool = open_spool(dir, io);
+    for (int n = 0; n < 4; ++n) {
+      REQUIRE((co_await spool->put(message(*spool, std::to_string(n) + "@x.test", kAnna))).ok());
+    }
+    REQUIRE((co_await spool->sync()).is_ok());
+    auto q = spool->queue("anna@example.com");
+    REQUIRE(q.size() == 4);
+    CHECK(spool->head("anna@example.com", {q[0].seq, q[1].seq})->sender == "2@x.test");
+    CHECK(spool->head("anna@example.com", {q[1].seq})->sender == "0@x.test");
+    std::vector<AcceptedDelivery> batch;
+    batch.push_back(AcceptedDelivery{q[0], UpstreamKind::kNew, "250 first"});
+    batch.push_back(AcceptedDelivery{q[1], UpstreamKind::kNew, "250 second"});
+    const uint64_t messages_before = spool->stats().messages;
+    REQUIRE((co_await spool->delivered(std::move(batch))).is_ok());
+    CHECK(messages_before == 4);
+    CHECK(spool->stats().messages == 2);
+    CHECK(spool->head("anna@example.com")->sender == "2@x.test");
+    CHECK(spool->totals("anna@example.com").messages == 2);
+    MailboxRecord r = spool->mailbox("anna@example.com");
+    CHECK(r.delivered == 2);
+    CHECK(r.last_delivery == "new: 250 second");
+    // An entry already gone (dropped meanwhile) is no error; the rest is removed.
+    std::vector<AcceptedDelivery> again;
+    again.push_back(AcceptedDelivery{q[1], UpstreamKind::kNew, "250 again"});
+    again.push_back(AcceptedDelivery{q[2], UpstreamKind::kNew, "250 third"});
+    REQUIRE((co_await spool->delivered(std::move(again))).is_ok());
+    CHECK(spool->queue("anna@example.com").size() == 1);
+    CHECK(spool->mailbox("anna@example.com").delivered == 3);
+  });
+}
+
 TEST_CASE("Spool: a parked entry is skipped by head() until requeue") {
   TempDir dir;
   run([&](net::io_context& io) -> net::awaitable<void> {
