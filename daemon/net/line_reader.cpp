@@ -9,24 +9,26 @@ LineReader::LineReader(size_t max_line, LineEnd end) : max_line_(max_line), end_
 void LineReader::consume(size_t n) {
   begin_ += n;
   scanned_ = scanned_ > n ? scanned_ - n : 0;
-  if (begin_ == buf_.size()) {
-    buf_.clear();
+  if (begin_ == filled_) {
     begin_ = 0;
+    filled_ = 0;
   }
 }
 
 std::span<char> LineReader::prepare(size_t n) {
   // Compact first, so the buffer stays bounded by what is unconsumed.
-  if (begin_ > 0 && begin_ >= buf_.size() / 2) {
-    buf_.erase(0, begin_);
+  if (begin_ > 0 && begin_ >= filled_ / 2) {
+    std::memmove(buf_.data(), buf_.data() + begin_, filled_ - begin_);
+    filled_ -= begin_;
     begin_ = 0;
   }
-  committed_ = buf_.size();
-  buf_.resize(committed_ + n);
+  committed_ = filled_;
+  // resize() zero-fills what it adds: only when the storage grows.
+  if (buf_.size() < filled_ + n) buf_.resize(filled_ + n);
   return {buf_.data() + committed_, n};
 }
 
-void LineReader::commit(size_t n) { buf_.resize(committed_ + n); }
+void LineReader::commit(size_t n) { filled_ = committed_ + n; }
 
 void LineReader::append(std::string_view bytes) {
   std::span<char> room = prepare(bytes.size());
@@ -35,15 +37,16 @@ void LineReader::append(std::string_view bytes) {
 }
 
 void LineReader::release() {
-  if (begin_ != buf_.size() || discarding_) return;
+  if (begin_ != filled_ || discarding_) return;
   std::string().swap(buf_);
   begin_ = 0;
+  filled_ = 0;
   scanned_ = 0;
 }
 
 void LineReader::clear() {
-  buf_.clear();
   begin_ = 0;
+  filled_ = 0;
   scanned_ = 0;
   discarding_ = false;
 }
@@ -81,8 +84,11 @@ std::optional<CommandLine> LineReader::next_line() {
     line.too_long = true;
     discarding_ = false;
   } else {
-    line.text.assign(in.substr(0, eol));
-    line.bare_newline = line.text.find_first_of("\r\n") != std::string::npos;
+    const std::string_view text = in.substr(0, eol);
+    line.text.assign(text);
+    // Two memchr scans: find_first_of() tests each byte against the set.
+    line.bare_newline =
+        text.find('\r') != std::string_view::npos || text.find('\n') != std::string_view::npos;
   }
   consume(eol + eol_size);
   scanned_ = 0;

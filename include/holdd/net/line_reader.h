@@ -38,10 +38,12 @@ class LineReader {
   explicit LineReader(size_t max_line, LineEnd end = LineEnd::kCrlf);
 
   // Bytes received and not yet consumed.
-  std::string_view buffered() const { return {buf_.data() + begin_, buf_.size() - begin_}; }
-  size_t buffered_size() const { return buf_.size() - begin_; }
+  std::string_view buffered() const { return {buf_.data() + begin_, filled_ - begin_}; }
+  size_t buffered_size() const { return filled_ - begin_; }
   void consume(size_t n);
   // Room for a read of up to n bytes; then commit() what the read returned.
+  // The room is not cleared: only growing the buffer writes to new memory (a
+  // read per reply line must not zero 4 KiB each time).
   std::span<char> prepare(size_t n);
   void commit(size_t n);
   void append(std::string_view bytes);
@@ -54,9 +56,12 @@ class LineReader {
   std::optional<CommandLine> next_line();
 
  private:
+  // Storage: buf_[begin_, filled_) is buffered; buf_[filled_, buf_.size()) is room
+  // kept for the next prepare(), never shrunk except by release().
   std::string buf_;
   size_t begin_ = 0;       // first unconsumed byte
-  size_t committed_ = 0;   // buf_ size before prepare()
+  size_t filled_ = 0;      // one past the last received byte
+  size_t committed_ = 0;   // filled_ before prepare()
   size_t scanned_ = 0;     // bytes after begin_ already searched for a line end
   size_t max_line_;
   LineEnd end_;

@@ -2,8 +2,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace holdd {
@@ -137,6 +140,39 @@ TEST_CASE("LineReader: a reply line ends at LF, with or without the CR before it
     CHECK(got == c.lines);
     CHECK(r.buffered() == c.left);
   }
+}
+
+TEST_CASE("LineReader: the room of an earlier read that was not filled is never buffered") {
+  // prepare() reuses its storage without clearing it: only commit()ted bytes count.
+  LineReader r(SIZE_MAX, LineEnd::kLf);
+  auto read = [&r](std::string_view bytes, size_t room) {
+    std::span<char> into = r.prepare(room);
+    REQUIRE(into.size() == room);
+    std::copy(bytes.begin(), bytes.end(), into.begin());
+    r.commit(bytes.size());
+  };
+  read("250-first line of a long reply\n250 o", 64);
+  auto lines = lines_of(r);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].text == "250-first line of a long reply");
+  CHECK(r.buffered() == "250 o");
+  read("k\n", 64);  // after the 5 bytes kept, not after the 64 of room
+  lines = lines_of(r);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].text == "250 ok");
+  CHECK(r.buffered_size() == 0);
+  read("", 64);  // a failed read commits nothing
+  CHECK(r.buffered_size() == 0);
+  read("220 x\n", 8);
+  CHECK(r.buffered() == "220 x\n");
+  r.release();  // not empty: keeps it
+  CHECK(r.buffered() == "220 x\n");
+  lines = lines_of(r);
+  REQUIRE(lines.size() == 1);
+  CHECK(lines[0].text == "220 x");
+  r.release();
+  read("221 bye\n", 16);
+  CHECK(r.buffered() == "221 bye\n");
 }
 
 }  // namespace
