@@ -233,6 +233,21 @@ TEST_CASE("parse_config: directory.local_part_case is \"insensitive\" or \"exact
         LocalPartCase::kInsensitive);
 }
 
+TEST_CASE("parse_config: recipients = \"verify\" with verify_cache, and it needs an upstream to ask") {
+  Config c = parse_ok("[directory]\nrecipients = \"verify\"\nverify_cache = \"30m\"\n"
+                      "[upstream.old]\nhost = \"10.0.0.5\"\n");
+  CHECK(c.directory.recipients == RecipientPolicy::kVerify);
+  CHECK(c.directory.verify_cache == seconds(1800));
+  CHECK(parse_ok("").directory.verify_cache == seconds(3600));
+  std::vector<ConfigError> errors = parse_errors("[directory]\nrecipients = \"verify\"\n");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "directory.recipients");
+  CHECK(errors[0].reason.find("neither is configured") != std::string::npos);
+  errors = parse_errors("[directory]\nverify_cache = \"5s\"\n");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "directory.verify_cache");
+}
+
 TEST_CASE("parse_config: sizes and durations also accept integers (bytes, seconds)") {
   Config c = parse_ok(R"(
 [server]
