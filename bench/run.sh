@@ -38,7 +38,8 @@
 # Environment knobs (defaults in parentheses): PARTS ("intake replay latency idle"),
 # REPS (3), SESSIONS ("1 10 50"), SHAPES ("conn multi"), SIZES ("4096 102400"),
 # MESSAGES_4K (1000; per run), MESSAGES_LARGE (300; per run for sizes > 4096),
-# REPLAY_MESSAGES, REPLAY_MAILBOXES, REPLAY_SHAPES, BATCH_MAILBOXES, BATCH_PER,
+# REPLAY_MESSAGES, REPLAY_MAILBOXES, REPLAY_SHAPES, DELIVERY_PIPELINE (1; holdd's
+# [delivery] pipeline), BATCH_MAILBOXES, BATCH_PER,
 # DELIVERY_CONCURRENCY, LAT_SESSIONS, LAT_MESSAGES, IDLE_SESSIONS,
 # BENCH_POSTFIX (auto: on when run as root, which Postfix's master needs; 0: off),
 # BENCH_DIR (/var/tmp), OUT_DIR (build-bench/; results go to
@@ -66,6 +67,7 @@ REPLAY_SHAPES=${REPLAY_SHAPES:-"spread one batch dovecot"}
 BATCH_MAILBOXES=${BATCH_MAILBOXES:-1000}
 BATCH_PER=${BATCH_PER:-20}
 DELIVERY_CONCURRENCY=${DELIVERY_CONCURRENCY:-20}
+DELIVERY_PIPELINE=${DELIVERY_PIPELINE:-1}
 LAT_SESSIONS=${LAT_SESSIONS:-10}
 LAT_MESSAGES=${LAT_MESSAGES:-3000}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
@@ -200,6 +202,7 @@ protocol = "smtp"
 tls = "none"
 [delivery]
 concurrency = $DELIVERY_CONCURRENCY
+pipeline = $DELIVERY_PIPELINE
 retry_min = "1s"
 retry_max = "5s"
 [auth]

@@ -326,6 +326,8 @@ struct Loader {
     t.get_duration("retry_min", d.retry_min, seconds(1));
     t.get_duration("retry_max", d.retry_max, seconds(1));
     t.get_duration("warn_after", d.warn_after, seconds(1));
+    t.get_uint("pipeline", d.pipeline, 1);
+    if (d.pipeline > 64) t.error("pipeline", "must be at most 64 (got " + std::to_string(d.pipeline) + ")");
     if (d.retry_min > d.retry_max) {
       t.error("retry_min", "must not be longer than delivery.retry_max (" + format_duration(d.retry_min) +
                                " > " + format_duration(d.retry_max) + ")");

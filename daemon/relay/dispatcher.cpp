@@ -69,6 +69,7 @@ struct Dispatcher::Impl {
   RelayCounters counters;
   std::unordered_set<std::string> warned_no_upstream;
   PendingRemovals removals;
+  std::unordered_map<std::string, uint64_t> barriers;  // releasing mailbox -> last backlog seq
 
   Impl(net::any_io_executor e, Spool& s, const Config& c)
       : ex(std::move(e)), spool(s), config(c), wake(ex),
@@ -163,15 +164,24 @@ struct Dispatcher::Impl {
   void try_start(const std::string& mailbox, int64_t now) {
     Lane& lane = lanes[mailbox];
     if (lane.in_flight) return;  // strictly one at a time per mailbox: FIFO
-    if (removals.holds_back(mailbox)) return;  // removed() brings it back
+    if (removals.holds_back(mailbox, config.delivery.pipeline)) return;  // removed() brings it back
     MailboxState state = spool.mailbox(mailbox).state;
-    if (state == MailboxState::kHeld) return;  // notify() brings it back on release
+    // A held mailbox whose release is in progress on several nodes (cluster/)
+    // replays the backlog up to its barrier to the new server; what came after
+    // the barrier waits until the mailbox is migrated everywhere.
+    auto barrier = barriers.find(mailbox);
+    const bool releasing = state == MailboxState::kHeld && barrier != barriers.end();
+    if (state == MailboxState::kHeld && !releasing) return;  // notify() brings it back on release
     // Accepted entries whose removal is still committing are skipped: the head is
     // the first entry the upstream has not accepted yet.
     std::optional<QueueEntry> head = spool.head(mailbox, removals.of(mailbox));
     if (!head) {
-      lanes.erase(mailbox);
+      if (!releasing) lanes.erase(mailbox);
       return;
+    }
+    if (releasing) {
+      if (head->seq > barrier->second) return;  // the backlog is done: wait for migrated
+      state = MailboxState::kMigrated;
     }
     const std::optional<UpstreamConfig>& upstream = config.upstream_for(state);
     if (!upstream) {
@@ -427,6 +437,28 @@ void Dispatcher::reconfigure(const Config& config) {
   }
   for (const auto& [mailbox, totals] : impl_->spool.all_totals()) impl_->make_ready(mailbox);
   impl_->poke();
+}
+
+void Dispatcher::set_release_barrier(const std::string& mailbox, std::optional<uint64_t> last_seq) {
+  if (last_seq) {
+    impl_->barriers[mailbox] = *last_seq;
+  } else {
+    impl_->barriers.erase(mailbox);
+  }
+  impl_->make_ready(mailbox);
+  impl_->poke();
+}
+
+bool Dispatcher::backlog_done(const std::string& mailbox) const {
+  auto barrier = impl_->barriers.find(mailbox);
+  if (barrier == impl_->barriers.end()) return false;
+  auto lane = impl_->lanes.find(mailbox);
+  if (lane != impl_->lanes.end() && lane->second.in_flight) return false;
+  for (uint64_t seq : impl_->removals.of(mailbox)) {
+    if (seq <= barrier->second) return false;  // accepted, removal not durable yet
+  }
+  std::optional<QueueEntry> head = impl_->spool.head(mailbox, impl_->removals.of(mailbox));
+  return !head || head->seq > barrier->second;
 }
 
 void Dispatcher::notify(const std::vector<std::string>& mailboxes) {

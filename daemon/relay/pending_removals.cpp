@@ -39,10 +39,10 @@ const std::set<uint64_t>& PendingRemovals::of(const std::string& mailbox) const 
   return it == lanes_.end() ? kNone : it->second.seqs;
 }
 
-bool PendingRemovals::holds_back(const std::string& mailbox) const {
+bool PendingRemovals::holds_back(const std::string& mailbox, size_t window) const {
   auto it = lanes_.find(mailbox);
   if (it == lanes_.end()) return false;
-  return it->second.failing || it->second.seqs.size() >= kMaxPerMailbox;
+  return it->second.failing || it->second.seqs.size() >= window;
 }
 
 size_t PendingRemovals::count(const std::string& mailbox) const { return of(mailbox).size(); }

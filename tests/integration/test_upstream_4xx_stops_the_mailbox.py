@@ -1,6 +1,8 @@
 """A 4xx from the upstream for message n stops the mailbox: message n+1 is not sent
 before n is accepted (n is retried with backoff first), even now that holdd sends a
 mailbox's next message before the previous one's removal is committed (issue 16)."""
+import pytest
+
 from helpers import stays, wait_until
 
 
@@ -17,6 +19,7 @@ def attempts(sink):
             for e in sink.entries() if "refused_at" not in e]
 
 
+@pytest.mark.holdd(config={"delivery": {"pipeline": 16}})
 def test_4xx_on_message_n_keeps_n_plus_1_back_until_n_is_accepted(holdd):
     holdd.ctl_json("lock", "anna@example.com")
     for n in range(6):

@@ -113,6 +113,11 @@ struct DeliveryConfig {
   std::chrono::seconds retry_min{60};
   std::chrono::seconds retry_max{1800};
   std::chrono::seconds warn_after{4 * 3600};
+  // Messages of one mailbox that an upstream accepted and whose removal from the
+  // spool may still be committing while the next one is sent. 1: none (the next
+  // message waits for the durable removal). A crash resends at most this many
+  // per mailbox being relayed (SPEC "Relay and replay": at-least-once).
+  uint32_t pipeline = 1;
 };
 
 struct AuthConfig {

@@ -63,6 +63,15 @@ class Dispatcher {
   net::awaitable<void> stop(std::chrono::seconds grace);
   void reconfigure(const Config& config);  // upstreams, concurrency, retry times
 
+  // Several nodes (cluster/): while `mailbox` is `releasing`, it stays `held` in
+  // the spool and its entries up to `last_seq` (the backlog sealed when this node
+  // learned of the release) go to the new server in order; later ones wait until
+  // the state becomes `migrated`. nullopt removes the barrier.
+  void set_release_barrier(const std::string& mailbox, std::optional<uint64_t> last_seq);
+  // True once nothing up to the barrier is left to send (delivered durably, or
+  // parked): this node's part of the release is done.
+  bool backlog_done(const std::string& mailbox) const;
+
   // New mail was committed for these mailboxes, or their state changed.
   void notify(const std::vector<std::string>& mailboxes);
   // Returns once no delivery for these mailboxes is in flight, the removals of

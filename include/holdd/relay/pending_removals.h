@@ -37,11 +37,6 @@ namespace net = boost::asio;
 
 class PendingRemovals {
  public:
-  // Accepted entries of one mailbox that a mailbox may have waiting at most: past
-  // that it sends nothing more until a removal is durable (a slow disk must not
-  // let a replay run far ahead of what would survive a crash).
-  static constexpr size_t kMaxPerMailbox = 16;
-
   // `on_removed` gets each mailbox's batch once its removal is durable.
   using Removed = std::function<void(const std::string& mailbox,
                                      const std::vector<AcceptedDelivery>& removed)>;
@@ -52,9 +47,11 @@ class PendingRemovals {
 
   // The seqs of `mailbox`'s entries that are accepted and not yet removed.
   const std::set<uint64_t>& of(const std::string& mailbox) const;
-  // True while `mailbox` must not send more: kMaxPerMailbox entries wait, or its
+  // True while `mailbox` must not send more: `window` entries wait (`[delivery]
+  // pipeline`: a crash resends at most that many of a mailbox's messages, so a
+  // slow disk never lets a replay run far ahead of what would survive it), or its
   // last removal write failed (a failing disk stops the mailbox, as before).
-  bool holds_back(const std::string& mailbox) const;
+  bool holds_back(const std::string& mailbox, size_t window) const;
   size_t count(const std::string& mailbox) const;  // entries pending for `mailbox`
   uint64_t count() const;                          // in all
   bool idle() const { return writers_ == 0; }      // no write running or waiting to retry

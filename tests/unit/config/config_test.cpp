@@ -92,6 +92,7 @@ TEST_CASE("parse_config: an empty file gives the documented defaults") {
   CHECK(c.delivery.retry_min == seconds(60));
   CHECK(c.delivery.retry_max == seconds(1800));
   CHECK(c.delivery.warn_after == seconds(4 * 3600));
+  CHECK(c.delivery.pipeline == 1);
   CHECK((c.auth.spf && c.auth.dkim && c.auth.dmarc));
   CHECK(c.auth.authserv_id == c.server.hostname);
   CHECK(c.auth.nameservers.empty());
@@ -397,6 +398,8 @@ TEST_CASE("parse_config: each bad value is an error naming the key and the reaso
       {"[upstream]\nhost = \"h\"", "upstream.host", "unknown key"},
       {"upstream = \"h\"", "upstream", "expected a table"},
       {"[delivery]\nconcurrency = 0", "delivery.concurrency", "from 1"},
+      {"[delivery]\npipeline = 0", "delivery.pipeline", "from 1"},
+      {"[delivery]\npipeline = 65", "delivery.pipeline", "at most 64"},
       {"[delivery]\nretry_min = \"1h\"\nretry_max = \"30m\"", "delivery.retry_min", "retry_max"},
       {"[delivery]\nretry_min = \"2h\"", "delivery.retry_min", "retry_max"},  // against the default 30m
       {"[auth]\nspf = \"yes\"", "auth.spf", "true or false"},
