@@ -5,8 +5,8 @@
 #
 # --bench: also what bench/run.sh needs beyond the tests (a real Dovecot LMTP
 # server as the new server of the replay benchmark). Packages that ship a system
-# service (Dovecot) are installed without starting it: the benchmarks and tests
-# start their own instances on loopback.
+# service (PostgreSQL, Dovecot) are installed without starting it: the benchmarks
+# and tests start their own instances on loopback.
 set -euo pipefail
 
 packages=(
@@ -15,10 +15,14 @@ packages=(
   libboost1.81-dev libssl-dev libspf2-dev libopendkim-dev liblmdb-dev
   libspdlog-dev libfmt-dev doctest-dev libtomlplusplus-dev libcli11-dev
   nlohmann-json3-dev libsystemd-dev
+  libpq-dev  # [cluster]: mailbox states shared in PostgreSQL, through libpq
   # tests: real peers nobody on this project wrote
   python3 python3-pytest python3-aiosmtpd swaks postfix lmdb-utils
   libnet-ssleay-perl  # swaks --tls
   iproute2 procps
+  # cluster tests: a real PostgreSQL server per test (tests/integration/postgres.py
+  # runs Debian's server binaries itself; the system cluster is never used)
+  postgresql
   # auth tests: a real DNS server on loopback, DKIM keys, organizational domains
   dnsmasq-base opendkim-tools publicsuffix  # dnsmasq-base: the binary, no system service
   python3-dkim  # dkimpy: signs the DKIM test messages of test_auth_edge.py (Debian 12's opendkim-testmsg stops with "dkim_chunk(): Syntax error")
@@ -64,8 +68,8 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 echo "postfix postfix/mailname string localhost" | debconf-set-selections
 # No system service may start from this install (Dovecot would take ports 110 and
-# 143): a policy-rc.d that says no, for the time of the install, unless the machine
-# already has one.
+# 143, PostgreSQL's system cluster port 5432): a policy-rc.d that says no, for the
+# time of the install, unless the machine already has one.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e "$policy" ]]; then
   printf '#!/bin/sh\n# scripts/install-deps.sh: no service starts during its install\nexit 101\n' > "$policy"
@@ -74,4 +78,11 @@ if [[ ! -e "$policy" ]]; then
 fi
 apt-get update
 apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+# The postgresql package also creates a system cluster (15/main) and enables its
+# service, which policy-rc.d kept from starting now: when this install brought it,
+# keep it from starting at boot too.
+if [[ " ${missing[*]} " == *" postgresql "* ]] && command -v systemctl >/dev/null; then
+  systemctl disable --quiet postgresql.service ||
+    echo "install-deps: could not disable postgresql.service; it may start at boot" >&2
+fi
 echo "install-deps: done"

@@ -9,6 +9,10 @@ SIGTERM, which must make it exit 0.
 Per-test settings with a marker:
     @pytest.mark.holdd(config={"server": {"max_recipients": 2}}, new_lmtp=True)
 `config` is deep-merged into the default configuration (None deletes a key).
+
+`postgres`: a real PostgreSQL server of its own (postgres.py) for the [cluster] tests,
+started, with an empty database holdd; `postgres.conninfo` is the libpq connection
+string. Stopped and removed at teardown. Skipped, loudly, when no server is installed.
 """
 import os
 from pathlib import Path
@@ -16,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from helpers import Holdd, Sink
+import postgres as postgres_server
 
 
 def pytest_configure(config):
@@ -34,6 +39,10 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
+        server = getattr(item, "_postgres", None)
+        if server is not None:
+            report.sections.append((f"postgres log ({server.log_path})",
+                                    server.log_tail(200)))
         daemon = getattr(item, "_holdd", None)
         if daemon is not None:
             text = daemon.log_text()
@@ -74,3 +83,18 @@ def holdd(request, tmp_path):
 @pytest.fixture
 def source_dir():
     return Path(os.environ.get("HOLDD_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+
+
+@pytest.fixture
+def postgres(request, tmp_path):
+    ok, reason = postgres_server.available()
+    if not ok:
+        pytest.skip("PostgreSQL server not installed: scripts/install-deps.sh installs "
+                    f"postgresql; cluster tests SKIPPED ({reason})")
+    server = postgres_server.Postgres(tmp_path / "postgres")
+    request.node._postgres = server
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
