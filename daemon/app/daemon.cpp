@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,9 @@
 
 #include "holdd/app/auth_annotator.h"
 #include "holdd/app/recipient_probe.h"
+#include "holdd/cluster/cluster_node.h"
+#include "holdd/cluster/pg_connection.h"
+#include "holdd/cluster/schema.h"
 #include "holdd/control/control_server.h"
 #include "holdd/control/metrics_server.h"
 #include "holdd/control/sd_notify.h"
@@ -101,6 +105,10 @@ class Daemon {
     spool_options.path = config_.spool.path;
     spool_options.min_free_disk = config_.spool.min_free_disk;
     spool_options.initial_state = config_.directory.initial_state;
+    // Several nodes: a mailbox the database has not told this node about is held
+    // until it does (within a second while the database is up; SPEC: "a mailbox
+    // never seen before is held" while it is not).
+    if (config_.cluster.enabled()) spool_options.initial_state = MailboxState::kHeld;
     spool_options.fold_local_part_case = config_.directory.local_part_case == LocalPartCase::kInsensitive;
     apply_spool_bench_overrides(spool_options);
     auto spool = Spool::open(spool_options, io_.get_executor());
@@ -112,7 +120,9 @@ class Daemon {
     dispatcher_ = std::make_unique<Dispatcher>(io_.get_executor(), *spool_, config_);
     spool_->on_queued([this](const std::vector<std::string>& mailboxes) {
       dispatcher_->notify(mailboxes);
+      if (cluster_) cluster_->seen(mailboxes);
     });
+    if (config_.cluster.enabled()) start_cluster();
     // A spool that LMDB no longer vouches for must not take more mail: stop, and
     // exit non-zero so that systemd restarts holdd and the journal is replayed.
     spool_->on_fatal([this](const Status& status) {
@@ -158,6 +168,7 @@ class Daemon {
     DaemonView view;
     view.spool = spool_.get();
     view.dispatcher = dispatcher_.get();
+    view.cluster = cluster_.get();
     view.intake = &intake_;
     view.config = [this]() -> const Config& { return config_; };
     view.directory = [this] { return directory_; };
@@ -207,6 +218,7 @@ class Daemon {
     metrics_.reset();
     smtp_.reset();
     verifier_.reset();
+    cluster_.reset();
     dispatcher_.reset();
     spool_.reset();
     spdlog::info("holdd stopped{}", exit_code_ != 0 ? " after a fatal spool error" : "");
@@ -214,6 +226,30 @@ class Daemon {
   }
 
  private:
+  // SPEC: "At start a node reads the states from PostgreSQL before it accepts
+  // mail": runs the io_context until the node has synced (or given up waiting for
+  // the database, after kClusterStartWait).
+  void start_cluster() {
+    static constexpr std::chrono::seconds kClusterStartWait{10};
+    cluster::ClusterOptions options;
+    options.conninfo = config_.cluster.postgresql;
+    options.node = config_.cluster.node;
+    options.version = HOLDD_VERSION;
+    options.initial_state = config_.directory.initial_state;
+    cluster_ = std::make_unique<cluster::ClusterNode>(io_.get_executor(), options, *spool_, *dispatcher_);
+    spdlog::info("cluster: node {}, PostgreSQL {}", options.node, cluster::redact(options.conninfo));
+    // The listed mailboxes are states in the database too (in initial_state), so
+    // that every node knows them even before their first mail.
+    cluster_->seen(directory_->mailboxes());
+    auto started = net::co_spawn(io_, cluster_->start(kClusterStartWait), net::use_future);
+    while (started.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      if (io_.stopped()) io_.restart();
+      io_.run_one_for(std::chrono::milliseconds(50));
+    }
+    started.get();
+    if (io_.stopped()) io_.restart();
+  }
+
   net::awaitable<void> handle_signals() {
     for (;;) {
       auto [ec, signo] = co_await signals_.async_wait(net::as_tuple(net::use_awaitable));
@@ -238,6 +274,7 @@ class Daemon {
     verifier_->stop();  // an RCPT waiting for a probe slot gets its 450 now
     co_await smtp_->shutdown(config_.server.shutdown_grace);
     co_await dispatcher_->stop(config_.server.shutdown_grace);
+    if (cluster_) co_await cluster_->stop();
     control_->stop();
     if (metrics_) metrics_->stop();
     signals_.cancel();
@@ -278,6 +315,9 @@ class Daemon {
       }
       new_verifier = std::move(*verifier);
     }
+    if (!(config.cluster == config_.cluster)) {
+      spdlog::warn("reload: [cluster] changes take effect only after a restart");
+    }
     if (config.spool.path != config_.spool.path || config.control.socket != config_.control.socket) {
       spdlog::warn("reload: spool.path and control.socket changes take effect only after a restart");
     }
@@ -311,6 +351,7 @@ class Daemon {
     config.spool = config_.spool;
     config.control.socket = config_.control.socket;
     config.server.listen = config_.server.listen;
+    config.cluster = config_.cluster;
     config_ = std::move(config);
     directory_ = std::move(directory);
     smtp_->reconfigure(std::make_shared<const ServerConfig>(config_.server));
@@ -321,6 +362,7 @@ class Daemon {
     }
     smtp_->set_tls(std::move(*tls));
     dispatcher_->reconfigure(config_);
+    if (cluster_) cluster_->seen(directory_->mailboxes());  // mailboxes the reload added
     verifier_->reconfigure(recipient_verify_options(config_));
     if (new_verifier) {
       annotator_->replace(std::shared_ptr<auth::AuthVerifier>(std::move(new_verifier)));
@@ -342,6 +384,7 @@ class Daemon {
   smtp::MessageMemoryBudget memory_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<cluster::ClusterNode> cluster_;  // [cluster] only
   std::shared_ptr<AuthAnnotator> annotator_;
   std::unique_ptr<smtp::RecipientVerifier> verifier_;  // recipients = "verify"
   std::unique_ptr<SmtpServer> smtp_;
@@ -354,6 +397,29 @@ class Daemon {
 
 }  // namespace
 
+// --check-config with [cluster]: says whether PostgreSQL answers now and which
+// schema it has. Not an error when it does not (systemd runs --check-config before
+// each start, and a node starts without the database: SPEC "Several nodes").
+static void check_cluster_database(const Config& config) {
+  if (!config.cluster.enabled()) return;
+  Result<cluster::PgConnection> db = cluster::PgConnection::connect(config.cluster.postgresql);
+  if (!db) {
+    std::fprintf(stderr,
+                 "%s: cluster.postgresql: warning: %s; holdd starts anyway, with the states in its spool, "
+                 "and catches up when the database is back\n",
+                 config.path.c_str(), db.status().message().c_str());
+    return;
+  }
+  int have = 0;
+  Result<cluster::PgRows> version = db->query(
+      "SELECT CASE WHEN to_regclass('holdd_schema') IS NULL THEN 0 ELSE "
+      "(SELECT coalesce(max(version), 0) FROM holdd_schema) END");
+  if (version && !version->empty() && version->at(0).at(0)) have = std::stoi(*version->at(0).at(0));
+  std::printf("%s: cluster: node %s, PostgreSQL %s reachable, holdd schema version %d (this holdd: %d%s)\n",
+              config.path.c_str(), config.cluster.node.c_str(), db->server_version().c_str(), have,
+              cluster::schema_version(), have < cluster::schema_version() ? ", upgraded at start" : "");
+}
+
 int check_config(const std::string& config_path) {
   auto loaded = load_all(config_path, [](const std::string& problem) {
     std::fprintf(stderr, "%s\n", problem.c_str());
@@ -365,6 +431,7 @@ int check_config(const std::string& config_path) {
   }
   std::printf("%s: configuration OK (%zu mailboxes, %zu domains)\n", config_path.c_str(),
               loaded->second->mailboxes().size(), loaded->first.directory.domains.size());
+  check_cluster_database(loaded->first);
   return 0;
 }
 

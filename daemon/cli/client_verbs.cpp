@@ -67,6 +67,14 @@ json note_request(const VerbArgs& args) {
   return json{{"mailbox", args.text("MAILBOX")}, {"text", args.text("TEXT")}};
 }
 
+json node_request(const VerbArgs& args) {
+  const std::string& action = args.text("ACTION");
+  const std::string& node = args.text("NODE");
+  if (action == "forget" && node.empty()) throw UsageError{"node forget: name the NODE (holdctl node list shows them)"};
+  if (action == "list" && !node.empty()) throw UsageError{"node list takes no NODE"};
+  return json{{"action", action}, {"node", node}};
+}
+
 // migrate sends requests of its own (run_migrate); this one is never sent.
 json no_request(const VerbArgs&) { return json::object(); }
 
@@ -147,8 +155,9 @@ json check_request(const VerbArgs& args) {
 void print_status(const json& r) {
   const json& m = r["mailboxes"];
   const json& held = r["held"];
-  std::cout << "mailboxes     old " << num(m["old"]) << ", held " << num(m["held"]) << ", migrated "
-            << num(m["migrated"]) << "\n";
+  std::cout << "mailboxes     old " << num(m["old"]) << ", held " << num(m["held"]);
+  if (m.contains("releasing")) std::cout << ", releasing " << num(m["releasing"]);
+  std::cout << ", migrated " << num(m["migrated"]) << "\n";
   std::cout << "queued        " << num(r["queued"]["messages"]) << " messages, "
             << human_size(num(r["queued"]["bytes"])) << "\n";
   std::cout << "held          " << num(held["messages"]) << " messages, " << human_size(num(held["bytes"]));
@@ -179,6 +188,22 @@ void print_status(const json& r) {
     std::cout << "forwarded     " << num(r["forwarded_by_old"]) << " by the old server, last "
               << str(r["last_forwarded_by_old"]) << "\n";
   }
+  if (const json& c = r.value("cluster", json()); c.is_object()) {
+    std::cout << "cluster       node " << str(c["node"]) << ", PostgreSQL " << str(c["database"]);
+    if (c.contains("database_error")) std::cout << " (" << str(c["database_error"]) << "; state changes refused)";
+    std::cout << "\n";
+    for (const json& n : c.value("nodes", json::array())) {
+      std::cout << "  node        " << str(n["name"]) << (n.value("alive", false) ? " alive" : " NOT SEEN")
+                << ", last seen " << human_age(n["seen_seconds_ago"]) << " ago, " << num(n["queued"])
+                << " queued, " << num(n["held"]) << " held\n";
+    }
+    for (const json& m2 : c.value("releasing", json::array())) {
+      std::string waiting;
+      for (const json& w : m2.value("waiting_for", json::array())) waiting += (waiting.empty() ? "" : ", ") + str(w);
+      std::cout << "  releasing   " << str(m2["mailbox"]) << ": waiting for " << (waiting.empty() ? "-" : waiting)
+                << "\n";
+    }
+  }
   std::cout << "disk free     " << human_size(num(r["disk_free"])) << "\n";
   std::cout << "uptime        " << human_age(r["uptime_seconds"]) << "\n";
 }
@@ -194,7 +219,13 @@ void print_list(const json& r) {
 
 void print_show(const json& r) {
   std::cout << "mailbox       " << str(r["mailbox"]) << "\n";
-  std::cout << "state         " << str(r["state"]) << "\n";
+  std::cout << "state         " << str(r["state"]);
+  if (const json& c = r.value("cluster", json()); c.is_object() && c["waiting_for"].is_array()) {
+    std::string waiting;
+    for (const json& w : c["waiting_for"]) waiting += (waiting.empty() ? "" : ", ") + str(w);
+    std::cout << " (waiting for node" << (c["waiting_for"].size() == 1 ? " " : "s ") << waiting << ")";
+  }
+  std::cout << "\n";
   std::cout << "queued        " << num(r["queued"]) << " messages, " << human_size(num(r["bytes"]));
   if (!r["oldest_age_seconds"].is_null()) std::cout << ", oldest " << human_age(r["oldest_age_seconds"]);
   std::cout << "\n";
@@ -218,6 +249,14 @@ void print_show(const json& r) {
     t.add({"  " + str(h["at"]), str(h["from"]), str(h["to"]), str(h["by"]), str(h.value("note", json()), "")});
   }
   if (!r["history"].empty()) t.print(std::cout);
+  if (const json& c = r.value("cluster", json()); c.is_object() && c["history"].is_array()) {
+    std::cout << "cluster history (PostgreSQL)\n";
+    Table h({"  AT", "FROM", "TO", "BY", "NODE"});
+    for (const json& entry : c["history"]) {
+      h.add({"  " + str(entry["at"]), str(entry["from"]), str(entry["to"]), str(entry["by"]), str(entry["node"])});
+    }
+    h.print(std::cout);
+  }
 }
 
 void print_queue(const json& r) {
@@ -309,6 +348,20 @@ int release_exit(const json& r) {
 
 void print_note(const json& r) { std::cout << "noted in the history of " << str(r["mailbox"]) << "\n"; }
 
+void print_node(const json& r) {
+  if (r.contains("forgotten")) {
+    std::cout << "forgot node " << str(r["forgotten"]) << "\n";
+    return;
+  }
+  Table t({"NODE", "ALIVE", "LAST SEEN", "VERSION", "QUEUED", "HELD", "APPLIED"});
+  for (const json& n : r["nodes"]) {
+    t.add({str(n["name"]) + (n.value("self", false) ? " (this)" : ""), n.value("alive", false) ? "yes" : "NO",
+           str(n["last_seen"]) + " (" + human_age(n["seen_seconds_ago"]) + " ago)", str(n["version"]),
+           std::to_string(num(n["queued"])), std::to_string(num(n["held"])), std::to_string(num(n["applied_change"]))});
+  }
+  t.print(std::cout);
+}
+
 void print_nothing(const json&) {}
 
 void print_retry(const json& r) { std::cout << "requeued " << num(r["requeued"]) << " parked message(s)\n"; }
@@ -346,6 +399,7 @@ constexpr ClientVerb kClientVerbs[] = {
     {"probe", probe_request, print_probe, false, nullptr, probe_exit},
     {"migrate", no_request, print_nothing, false, run_migrate},
     {"note", note_request, print_note},
+    {"node", node_request, print_node},
 };
 static_assert(protocol::names_every_verb(kClientVerbs),
               "one ClientVerb for each verb of control/verbs.h, in its order");

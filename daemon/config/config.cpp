@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -360,6 +361,22 @@ struct Loader {
     if (a.authserv_id.empty()) a.authserv_id = hostname;
   }
 
+  void read_cluster(TableReader t, ClusterConfig& c) {
+    if (!t.get_string("postgresql", c.postgresql, false) && c.postgresql.empty()) {
+      t.error("postgresql", "is required in [cluster]: a libpq connection string such as "
+                            "\"host=db.example.net dbname=holdd user=holdd\"");
+    }
+    c.node = default_hostname();
+    t.get_string("node", c.node, false);
+    if (c.node.size() > 63 ||
+        !std::all_of(c.node.begin(), c.node.end(), [](unsigned char ch) {
+          return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.';
+        })) {
+      t.error("node", "must be 1 to 63 letters, digits, '-', '_' or '.' (got \"" + c.node + "\")");
+    }
+    t.reject_unknown_keys();
+  }
+
   void read(const toml::table& root, Config& config) {
     TableReader t(&root, "", file, errors);
     // Sections are read even when absent (a null table), so that defaults derived
@@ -372,6 +389,9 @@ struct Loader {
     read_upstreams(TableReader(t.get_table("upstream"), "upstream", file, errors), config);
     read_delivery(TableReader(t.get_table("delivery"), "delivery", file, errors), config.delivery);
     read_auth(TableReader(t.get_table("auth"), "auth", file, errors), config.auth, config.server.hostname);
+    if (const toml::table* cluster = t.get_table("cluster")) {
+      read_cluster(TableReader(cluster, "cluster", file, errors), config.cluster);
+    }
     t.reject_unknown_keys();
     if (config.directory.recipients == RecipientPolicy::kVerify && !config.upstream_old &&
         !config.upstream_new) {

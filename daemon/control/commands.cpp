@@ -1,6 +1,7 @@
 #include "holdd/control/commands.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <set>
 #include <unordered_set>
@@ -208,13 +209,24 @@ class Handler {
 
   net::awaitable<Result<json>> status(const json&) {
     DaemonSnapshot s = take_snapshot(view_);
+    json by_state{{"old", s.mailboxes_in(MailboxState::kOld)},
+                  {"held", s.mailboxes_in(MailboxState::kHeld)},
+                  {"migrated", s.mailboxes_in(MailboxState::kMigrated)}};
+    if (view_.cluster) {
+      // The shared states, as this node last applied them (releasing included).
+      std::array<uint64_t, 4> counts{};
+      for (const auto& [key, record] : known_mailboxes(view_)) {
+        const std::string state = state_name(key, record.state);
+        counts[state == "old" ? 0 : state == "held" ? 1 : state == "releasing" ? 2 : 3]++;
+      }
+      by_state = json{{"old", counts[0]}, {"held", counts[1]}, {"releasing", counts[2]}, {"migrated", counts[3]}};
+    }
+    // Not inside the braced json below: GCC 12 cannot co_await in a braced initializer.
+    json cluster = co_await cluster_status();
     const int64_t old_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kOld)];
     const int64_t new_us = s.last_relay_us[static_cast<size_t>(UpstreamKind::kNew)];
     co_return json{
-        {"mailboxes",
-         {{"old", s.mailboxes_in(MailboxState::kOld)},
-          {"held", s.mailboxes_in(MailboxState::kHeld)},
-          {"migrated", s.mailboxes_in(MailboxState::kMigrated)}}},
+        {"mailboxes", std::move(by_state)},
         {"queued", {{"messages", s.queued.messages}, {"bytes", s.queued.bytes}}},
         {"held",
          {{"messages", s.held.messages},
@@ -239,24 +251,27 @@ class Handler {
         {"disk_free", s.spool.disk_free},
         {"min_free_disk", s.min_free_disk},
         {"warn_after_seconds", s.warn_after.count()},
+        {"cluster", std::move(cluster)},
     };
   }
 
   net::awaitable<Result<json>> list(const json& args) {
-    std::optional<MailboxState> only;
+    std::optional<std::string> only;
     if (auto it = args.find("state"); it != args.end() && !it->is_null()) {
-      if (it->is_string()) only = parse_mailbox_state(it->get<std::string>());
-      if (!only) co_return Status::invalid("state must be one of old, held, migrated");
+      if (it->is_string()) only = it->get<std::string>();
+      const bool known = only && (parse_mailbox_state(*only) || (*only == cluster::kReleasing));
+      if (!known) co_return Status::invalid("state must be one of old, held, releasing, migrated");
     }
     const int64_t now = now_unix_micros();
     std::map<std::string, QueueTotals> totals = spool().all_totals();
     json rows = json::array();
     for (const auto& [key, record] : known_mailboxes(view_)) {
-      if (only && record.state != *only) continue;
+      const std::string state = state_name(key, record.state);
+      if (only && state != *only) continue;
       auto t = totals.find(key);
       const QueueTotals q = t != totals.end() ? t->second : QueueTotals{};
       rows.push_back(json{{"mailbox", key},
-                          {"state", std::string(to_string(record.state))},
+                          {"state", state},
                           {"queued", q.messages},
                           {"bytes", q.bytes},
                           {"parked", q.parked},
@@ -283,7 +298,7 @@ class Handler {
       if (!c.note.empty()) history.back()["note"] = c.note;
     }
     json result{{"mailbox", *key},
-                {"state", std::string(to_string(r.state))},
+                {"state", state_name(*key, r.state)},
                 {"history", std::move(history)},
                 {"queued", q.messages},
                 {"bytes", q.bytes},
@@ -307,6 +322,26 @@ class Handler {
       result["last_error"] = json{{"at", time_or_null(r.last_error_us)}, {"error", r.last_error}};
     }
     if (*key != *name) result["resolved_from"] = *name;
+    if (view_.cluster) {
+      // The shared history (who changed the state, on which node) and, while the
+      // mailbox is releasing, the nodes whose backlog is not done yet.
+      json cluster{{"node", view_.cluster->node_name()}, {"history", nullptr}, {"waiting_for", nullptr}};
+      auto shared = co_await view_.cluster->history(*key);
+      if (shared) {
+        json rows = json::array();
+        for (const cluster::ClusterHistoryEntry& h : *shared) {
+          rows.push_back(json{{"at", h.at}, {"from", h.from}, {"to", h.to}, {"by", h.by}, {"node", h.node}});
+        }
+        cluster["history"] = std::move(rows);
+      } else {
+        cluster["error"] = shared.status().message();
+      }
+      if (view_.cluster->state_of(*key) == cluster::kReleasing) {
+        auto waiting = co_await view_.cluster->waiting_nodes(*key);
+        if (waiting) cluster["waiting_for"] = *waiting;
+      }
+      result["cluster"] = std::move(cluster);
+    }
     co_return result;
   }
 
@@ -318,7 +353,7 @@ class Handler {
     json messages = json::array();
     for (const QueueEntry& e : spool().queue(*key)) messages.push_back(entry_json(e));
     co_return json{{"mailbox", *key},
-                {"state", std::string(to_string(spool().mailbox(*key).state))},
+                {"state", state_name(*key, spool().mailbox(*key).state)},
                 {"messages", std::move(messages)}};
   }
 
@@ -380,7 +415,15 @@ class Handler {
     if (bool_arg(args, "wait")) {
       const std::chrono::seconds limit = seconds_arg(args, "wait_seconds").value_or(std::chrono::seconds(0));
       const std::chrono::seconds wait = limit.count() >= 1 ? limit : kWaitForever;
-      SettleReport report = co_await dispatcher().settle(*mailboxes, wait);
+      const auto started = std::chrono::steady_clock::now();
+      if (view_.cluster) {
+        // Every node's backlog first (the mailboxes become migrated), then what
+        // this node still has.
+        const bool migrated = co_await view_.cluster->wait_migrated(*mailboxes, wait);
+        (*result)["state"] = migrated ? "migrated" : "releasing";
+      }
+      const auto spent = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started);
+      SettleReport report = co_await dispatcher().settle(*mailboxes, std::max(std::chrono::seconds(1), wait - spent));
       (*result)["delivered"] = report.delivered;
       (*result)["parked"] = report.parked;
       (*result)["remaining"] = report.remaining;
@@ -503,6 +546,28 @@ class Handler {
     co_return json{{"dropped", true}, {"messages", std::move(messages)}};
   }
 
+  net::awaitable<Result<json>> node(const json& args) {
+    if (!view_.cluster) {
+      co_return Status::invalid("this holdd is a single node (no [cluster] in " + view_.config().path +
+                                "): there are no other nodes");
+    }
+    const std::string action = args.value("action", "");
+    if (action == "list") {
+      auto nodes = co_await view_.cluster->nodes();
+      if (!nodes) co_return nodes.status();
+      co_return json{{"nodes", nodes_json(*nodes)}};
+    }
+    if (action == "forget") {
+      Result<std::string> name = string_arg(args, "node");
+      if (!name) co_return name.status();
+      Status s = co_await view_.cluster->forget(*name);
+      if (!s.is_ok()) co_return s;
+      spdlog::info("control: {} forgot node {}", by_, *name);
+      co_return json{{"forgotten", *name}};
+    }
+    co_return Status::invalid("node: the action is list or forget, not \"" + action + "\"");
+  }
+
   net::awaitable<Result<json>> pause(const json&) { co_return set_paused(true); }
 
   net::awaitable<Result<json>> resume(const json&) { co_return set_paused(false); }
@@ -523,6 +588,7 @@ class Handler {
   // Sets `to` on the named mailboxes in one transaction, logs each change and
   // wakes the dispatcher. The result lists what changed and what already was `to`.
   net::awaitable<Result<json>> set_state(const std::vector<std::string>& mailboxes, MailboxState to) {
+    if (view_.cluster) co_return co_await set_cluster_state(mailboxes, to);
     Result<std::vector<StateTransition>> transitions = co_await spool().set_state(mailboxes, to, by_);
     if (!transitions) {
       co_return Status(Status::io_error("could not record the change, nothing changed: " +
@@ -543,6 +609,79 @@ class Handler {
     co_return json{{"changed", std::move(changed)},
                    {"unchanged", std::move(unchanged)},
                    {"state", std::string(to_string(to))}};
+  }
+
+  // With [cluster]: the change goes to PostgreSQL first; every live node applies
+  // it (lock, revert: nothing in flight anywhere; release: each node's backlog
+  // sealed, the state `releasing` until every node replayed it) before this
+  // returns. Refused, with why, while the database cannot be reached.
+  net::awaitable<Result<json>> set_cluster_state(const std::vector<std::string>& mailboxes, MailboxState to) {
+    const std::string target = to == MailboxState::kMigrated ? std::string(cluster::kReleasing)
+                                                               : std::string(to_string(to));
+    const std::string by = by_ + " on " + view_.cluster->node_name();  // not a temporary in co_await (GCC 12)
+    auto changes = co_await view_.cluster->change_state(mailboxes, target, by);
+    if (!changes) co_return changes.status();
+    std::set<std::string> changed_set;
+    json changed = json::array(), unchanged = json::array();
+    for (const cluster::ClusterChange& c : *changes) {
+      changed_set.insert(c.mailbox);
+      changed.push_back(c.mailbox);
+    }
+    for (const std::string& m : mailboxes) {
+      if (!changed_set.contains(m)) unchanged.push_back(m);
+    }
+    spdlog::info("control: {} set {} on {} mailbox(es) across the cluster, {} changed", by_, target,
+                 mailboxes.size(), changed.size());
+    co_return json{{"changed", std::move(changed)}, {"unchanged", std::move(unchanged)}, {"state", target}};
+  }
+
+  // The state the operator sees: the shared one with [cluster] (`releasing`
+  // included), the spool's otherwise.
+  std::string state_name(const std::string& mailbox, MailboxState local) const {
+    if (view_.cluster) {
+      std::string shared = view_.cluster->state_of(mailbox);
+      if (!shared.empty()) return shared;
+    }
+    return std::string(to_string(local));
+  }
+
+  // status: the cluster part (null for a single node).
+  net::awaitable<json> cluster_status() {
+    if (!view_.cluster) co_return json(nullptr);
+    cluster::ClusterNode& c = *view_.cluster;
+    json out{{"node", c.node_name()},
+             {"database", c.connected() ? "connected" : "unreachable"},
+             {"applied_change", c.applied_change()},
+             {"releasing_here", c.releasing_here()}};
+    if (!c.connected()) out["database_error"] = c.down_reason();
+    // Releasing mailboxes and the nodes each one waits for (SPEC: status names them).
+    json releasing = json::array();
+    for (const auto& [mailbox, state] : c.states()) {
+      if (state != cluster::kReleasing) continue;
+      auto waiting = co_await c.waiting_nodes(mailbox);
+      releasing.push_back(json{{"mailbox", mailbox}, {"waiting_for", waiting ? json(*waiting) : json(nullptr)}});
+    }
+    out["releasing"] = std::move(releasing);
+    auto nodes = co_await c.nodes();
+    if (nodes) out["nodes"] = nodes_json(*nodes);
+    co_return out;
+  }
+
+  json nodes_json(const std::vector<cluster::NodeInfo>& nodes) const {
+    json rows = json::array();
+    for (const cluster::NodeInfo& n : nodes) {
+      rows.push_back(json{{"name", n.name},
+                          {"self", n.name == view_.cluster->node_name()},
+                          {"alive", n.alive},
+                          {"version", n.version},
+                          {"started_at", n.started_at},
+                          {"last_seen", n.last_seen},
+                          {"seen_seconds_ago", static_cast<int64_t>(n.seen_seconds_ago)},
+                          {"applied_change", n.applied_change},
+                          {"queued", n.queued},
+                          {"held", n.held}});
+    }
+    return rows;
   }
 
   // lock and revert: set the state, then return only when no relay is in flight
@@ -658,6 +797,7 @@ constexpr DaemonVerb kDaemonVerbs[] = {
     {"probe", &Handler::probe},
     {"migrate", &Handler::migrate},
     {"note", &Handler::note},
+    {"node", &Handler::node},
 };
 static_assert(protocol::names_every_verb(kDaemonVerbs),
               "one handler for each verb of control/verbs.h, in its order");

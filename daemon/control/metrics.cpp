@@ -142,6 +142,27 @@ std::string render_metrics(const DaemonSnapshot& s) {
   m.family("holdd_start_time_seconds", "gauge", "Unix time the daemon started.");
   m.sample_i("holdd_start_time_seconds", "", s.started_us / 1000000);
 
+  if (s.cluster.enabled) {
+    // Several nodes: every node exports these with its `node` label, so a
+    // dashboard over all nodes sees each one's view of the shared states.
+    const std::string node = "node=\"" + s.cluster.node + "\"";
+    m.family("holdd_cluster_database_up", "gauge", "1 while this node is connected to PostgreSQL.");
+    m.sample("holdd_cluster_database_up", node, s.cluster.connected ? 1 : 0);
+    m.family("holdd_cluster_mailboxes", "gauge", "Mailboxes per shared state, as this node last applied them.");
+    const char* states[] = {"old", "held", "releasing", "migrated"};
+    for (size_t i = 0; i < 4; ++i) {
+      m.sample("holdd_cluster_mailboxes", node + ",state=\"" + states[i] + "\"", s.cluster.mailboxes[i]);
+    }
+    m.family("holdd_cluster_applied_change", "gauge", "The last shared state change this node applied.");
+    m.sample("holdd_cluster_applied_change", node, s.cluster.applied_change);
+    m.family("holdd_cluster_sync_age_seconds", "gauge",
+             "Seconds since this node last synced with PostgreSQL (-1: never).");
+    m.sample("holdd_cluster_sync_age_seconds", node, number(s.cluster.seconds_since_sync));
+    m.family("holdd_cluster_releases_replaying", "gauge",
+             "Releasing mailboxes whose backlog on this node is not done yet.");
+    m.sample("holdd_cluster_releases_replaying", node, s.cluster.releasing_here);
+  }
+
   const LatencyHistogram& h = in.intake_latency;
   m.family("holdd_intake_latency_seconds", "histogram",
            "Time from the end of DATA to the 250 reply (includes the fsync).");

@@ -30,7 +30,19 @@ std::map<std::string, MailboxRecord> known_mailboxes(const DaemonView& view) {
     std::string key = r.mailbox;
     out.emplace(std::move(key), std::move(r));
   }
-  const MailboxState initial = view.spool->initial_state();
+  // With [cluster] the spool files a mailbox the database has not named yet as
+  // held; a listed one is in the configured initial state until then.
+  const MailboxState initial =
+      view.cluster && view.config ? view.config().directory.initial_state : view.spool->initial_state();
+  if (view.cluster) {
+    for (const auto& [key, state] : view.cluster->states()) {
+      if (out.count(key) != 0) continue;
+      MailboxRecord r;
+      r.mailbox = key;
+      r.state = state == "old" ? MailboxState::kOld : state == "migrated" ? MailboxState::kMigrated : MailboxState::kHeld;
+      out.emplace(key, std::move(r));
+    }
+  }
   if (std::shared_ptr<const Directory> directory = view.directory ? view.directory() : nullptr) {
     for (const std::string& key : directory->mailboxes()) {
       if (out.count(key) != 0) continue;
@@ -77,6 +89,19 @@ DaemonSnapshot take_snapshot(const DaemonView& view) {
         s.oldest_late_clock_us = older(s.oldest_late_clock_us,
                                        std::max(late.oldest_arrival_us, record.deliverable_since_us));
       }
+    }
+  }
+
+  if (view.cluster != nullptr) {
+    s.cluster.enabled = true;
+    s.cluster.node = view.cluster->node_name();
+    s.cluster.connected = view.cluster->connected();
+    s.cluster.applied_change = view.cluster->applied_change();
+    s.cluster.seconds_since_sync = view.cluster->seconds_since_sync();
+    s.cluster.releasing_here = view.cluster->releasing_here();
+    for (const auto& [key, state] : view.cluster->states()) {
+      const size_t i = state == "old" ? 0 : state == "held" ? 1 : state == "releasing" ? 2 : 3;
+      ++s.cluster.mailboxes[i];
     }
   }
 

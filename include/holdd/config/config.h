@@ -131,6 +131,15 @@ struct AuthConfig {
   bool operator==(const AuthConfig&) const = default;
 };
 
+// [cluster] (SPEC "Several nodes"): absent, holdd is a single node and never
+// touches PostgreSQL. Changes need a restart.
+struct ClusterConfig {
+  std::string postgresql;  // libpq conninfo; empty: a single node
+  std::string node;        // unique per node; default: the host name
+  bool enabled() const { return !postgresql.empty(); }
+  bool operator==(const ClusterConfig&) const = default;
+};
+
 struct Config {
   std::string path;  // the file this was loaded from
   ServerConfig server;
@@ -142,6 +151,7 @@ struct Config {
   std::optional<UpstreamConfig> upstream_new;  // absent: mail for `migrated` stays queued
   DeliveryConfig delivery;
   AuthConfig auth;
+  ClusterConfig cluster;
 
   const std::optional<UpstreamConfig>& upstream_for(MailboxState s) const {
     return s == MailboxState::kMigrated ? upstream_new : upstream_old;

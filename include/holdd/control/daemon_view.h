@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 
+#include "holdd/cluster/cluster_node.h"
 #include "holdd/config/config.h"
 #include "holdd/relay/dispatcher.h"
 #include "holdd/route/directory.h"
@@ -16,6 +17,7 @@ namespace holdd {
 struct DaemonView {
   Spool* spool = nullptr;
   Dispatcher* dispatcher = nullptr;
+  cluster::ClusterNode* cluster = nullptr;  // [cluster] only: states shared in PostgreSQL
   const IntakeStats* intake = nullptr;
   std::function<const Config&()> config;                          // current config
   std::function<std::shared_ptr<const Directory>()> directory;    // current directory

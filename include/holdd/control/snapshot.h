@@ -45,6 +45,16 @@ struct DaemonSnapshot {
   uint64_t removal_pending = 0;  // accepted by an upstream, removal not committed yet
   bool paused = false;
   IntakeStats intake;
+  // [cluster] only: this node's view of the shared states (holdd_cluster_*).
+  struct Cluster {
+    bool enabled = false;
+    std::string node;
+    bool connected = false;
+    uint64_t applied_change = 0;
+    double seconds_since_sync = -1;  // -1: never synced
+    uint64_t releasing_here = 0;     // releases whose backlog this node still replays
+    std::array<uint64_t, 4> mailboxes{};  // old, held, releasing, migrated
+  } cluster;
 
   uint64_t mailboxes_in(MailboxState s) const { return mailboxes[static_cast<size_t>(s)]; }
   // Whole seconds from `us` to now; 0 for a time in the future.

@@ -44,7 +44,8 @@ struct Verb {
 
 namespace verb_args {
 
-inline constexpr std::string_view kStates[] = {"old", "held", "migrated"};
+// `releasing` exists only with [cluster] (SPEC "Several nodes").
+inline constexpr std::string_view kStates[] = {"old", "held", "releasing", "migrated"};
 
 inline constexpr Arg kMailboxes{.name = "MAILBOX",
                                 .kind = ArgKind::kTextList,
@@ -87,6 +88,11 @@ inline constexpr Arg kMigrate[] = {
     {.name = "--log-dir", .help = "the copies' output, one file per mailbox (default ./holdctl-migrate-<UTC time>)",
      .type_name = "DIR"},
     {.name = "--dry-run", .kind = ArgKind::kFlag, .help = "show the plan, change nothing"}};
+inline constexpr std::string_view kNodeActions[] = {"list", "forget"};
+inline constexpr Arg kNode[] = {
+    {.name = "ACTION", .help = "list: every node; forget NODE: remove a node that will not come back",
+     .required = true, .choices = kNodeActions},
+    {.name = "NODE", .help = "with forget: the node's name ([cluster] node)"}};
 inline constexpr Arg kNote[] = {kOneMailbox, {.name = "TEXT", .required = true}};
 inline constexpr Arg kRetry[] = {
     {.name = "MAILBOX"},
@@ -104,7 +110,7 @@ inline constexpr Arg kCheck[] = {
 // In the order of `holdctl --help` and of man/holdctl.8.
 inline constexpr Verb kVerbs[] = {
     {"status", "counts, held and queued mail, last relays", "", {}},
-    {"list", "mailboxes with state, queued count, bytes, oldest age", "[--state old|held|migrated]",
+    {"list", "mailboxes with state, queued count, bytes, oldest age", "[--state old|held|releasing|migrated]",
      verb_args::kList},
     {"show", "one mailbox: state, history, queue summary, last delivery and error", "MAILBOX",
      verb_args::kShow},
@@ -128,6 +134,8 @@ inline constexpr Verb kVerbs[] = {
      "[--log-dir DIR] [--dry-run]",
      verb_args::kMigrate},
     {"note", "add a line of text to a mailbox's history (shown by show)", "MAILBOX TEXT", verb_args::kNote},
+    {"node", "the nodes of a cluster: list them, or forget one that will not come back", "list | forget NODE",
+     verb_args::kNode},
 };
 
 // The verb called `name`, or nullptr.

@@ -96,7 +96,7 @@ TEST_CASE("CommandLine: an unknown command is named, with the commands of the ta
   Parsed p = parse({"--socket", "x.sock", "frobnicate"});
   CHECK(p.exit == kUsage);
   CHECK(p.err.find("holdctl: unknown command \"frobnicate\"\n") != std::string::npos);
-  CHECK(p.err.find("commands: status list show queue lock release revert retry drop pause resume check probe migrate note\n") !=
+  CHECK(p.err.find("commands: status list show queue lock release revert retry drop pause resume check probe migrate note node\n") !=
         std::string::npos);
 }
 

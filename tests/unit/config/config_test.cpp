@@ -249,6 +249,25 @@ TEST_CASE("parse_config: recipients = \"verify\" with verify_cache, and it needs
   CHECK(errors[0].key == "directory.verify_cache");
 }
 
+TEST_CASE("parse_config: [cluster] names the database and the node; absent, a single node") {
+  Config single = parse_ok("");
+  CHECK_FALSE(single.cluster.enabled());
+  Config c = parse_ok("[cluster]\npostgresql = \"host=db.example.net dbname=holdd user=holdd\"\nnode = \"mx1\"\n");
+  CHECK(c.cluster.enabled());
+  CHECK(c.cluster.postgresql == "host=db.example.net dbname=holdd user=holdd");
+  CHECK(c.cluster.node == "mx1");
+  Config by_host = parse_ok("[cluster]\npostgresql = \"dbname=holdd\"\n");
+  CHECK_FALSE(by_host.cluster.node.empty());  // the host name
+  std::vector<ConfigError> errors = parse_errors("[cluster]\nnode = \"mx 1\"\n");
+  REQUIRE(errors.size() == 2);
+  CHECK(errors[0].key == "cluster.postgresql");
+  CHECK(errors[0].reason.find("is required") != std::string::npos);
+  CHECK(errors[1].key == "cluster.node");
+  errors = parse_errors("[cluster]\npostgresql = \"dbname=holdd\"\nnodes = \"mx1\"\n");
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].key == "cluster.nodes");
+}
+
 TEST_CASE("parse_config: sizes and durations also accept integers (bytes, seconds)") {
   Config c = parse_ok(R"(
 [server]

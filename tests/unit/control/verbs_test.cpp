@@ -49,6 +49,10 @@ TEST_CASE("kVerbs: names unique, each argument described once and in its synopsi
       if (a.name.starts_with("--")) {
         options.insert(std::string(a.name));
         CHECK_FALSE(a.help.empty());
+      } else if (!a.choices.empty()) {  // a positional with choices: each one in the synopsis
+        for (std::string_view choice : a.choices) {
+          CHECK(std::string(v.synopsis).find(std::string(choice)) != std::string::npos);
+        }
       } else {  // a positional: in the synopsis as MAILBOX or MAILBOX...
         CHECK(std::string(v.synopsis).find(std::string(a.name)) != std::string::npos);
       }

@@ -52,8 +52,10 @@ std::unique_ptr<Spool> open_spool(net::io_context& io, const TempDir& dir,
   return std::move(*opened);
 }
 
-Config config_for(const Peer& peer) {
+// `pipeline`: [delivery] pipeline; most tests here are about the pipelined relay.
+Config config_for(const Peer& peer, uint32_t pipeline = 16) {
   Config config;
+  config.delivery.pipeline = pipeline;
   config.server.hostname = "holdd.test";
   UpstreamConfig upstream;
   upstream.name = "old";
@@ -118,6 +120,38 @@ TEST_CASE("Dispatcher: the next message goes while the previous removal is still
       CHECK(peer->content(n).find("Subject: m" + std::to_string(n - 1) + "\r\n") != std::string::npos);
     }
     CHECK(spool->mailbox("anna@example.com").delivered == 3);
+    co_await dispatcher.stop(2s);
+    finished = true;
+  }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+  io.run();
+  CHECK(finished);
+}
+
+// [delivery] pipeline = 1 (the default): the next message waits for the previous
+// one's durable removal, so a crash repeats at most the one accepted message.
+TEST_CASE("Dispatcher: with pipeline = 1 the next message waits for the durable removal") {
+  auto peer = Peer::aiosmtpd();
+  TempDir spool_dir;
+  std::atomic<bool> blocked{false};
+  net::io_context io;
+  std::unique_ptr<Spool> spool = open_spool(io, spool_dir, [&]() -> int {
+    for (int i = 0; i < 3000 && blocked.load(); ++i) std::this_thread::sleep_for(1ms);  // a slow disk, 3 s at most
+    return 0;
+  });
+  Dispatcher dispatcher(io.get_executor(), *spool, config_for(*peer, 1));
+
+  bool finished = false;
+  net::co_spawn(io, [&]() -> net::awaitable<void> {
+    co_await queue_messages(*spool, 3);
+    blocked = true;
+    dispatcher.start();
+    CHECK(co_await eventually([&] { return peer->messages() == 1; }, 10s));
+    co_await sleep_for(500ms);
+    CHECK(peer->messages() == 1);  // m1 waits for m0's removal
+    CHECK(dispatcher.activity("anna@example.com").removal_pending == 1);
+    blocked = false;
+    CHECK(co_await eventually([&] { return spool->queue("anna@example.com").empty(); }, 10s));
+    CHECK(peer->messages() == 3);
     co_await dispatcher.stop(2s);
     finished = true;
   }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
