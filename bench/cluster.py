@@ -84,8 +84,13 @@ def main():
         t0 = time.monotonic()
         first.ctl_json("release", "--file", listfile, timeout=600)
         release_s = time.monotonic() - t0
-        wait_until(lambda: all(set(states(n).get(m) for m in mailboxes) == {"migrated"} for n in nodes), 600,
-                   interval=0.2, what="migrated everywhere")
+        def all_migrated():
+            for n in nodes:
+                seen = states(n)  # one holdctl list per node
+                if any(seen.get(m) != "migrated" for m in mailboxes):
+                    return False
+            return True
+        wait_until(all_migrated, 600, interval=0.05, what="migrated everywhere")
         migrated_s = time.monotonic() - t0
         wait_until(lambda: len(sink_new.deliveries()) >= held, 600, interval=0.2, what="every held message")
         t0 = time.monotonic()

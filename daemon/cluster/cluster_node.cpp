@@ -64,20 +64,21 @@ Result<T> in_state_transaction(PgConnection& db, const std::function<Result<T>(P
   return s;
 }
 
-// Every `releasing` mailbox (or only `mailbox`) whose nodes are all done becomes
-// `migrated`, with a new change id; inside a state transaction.
-Status finalize_releases(PgConnection& db, const std::optional<std::string>& mailbox, const std::string& node) {
+// Every `releasing` mailbox (or only those of the text[] literal `mailboxes`)
+// whose nodes are all done becomes `migrated`, with a new change id; inside a
+// state transaction.
+Status finalize_releases(PgConnection& db, const std::optional<std::string>& mailboxes, const std::string& node) {
   return db.exec(
       "WITH fin AS ("
       "  UPDATE holdd_mailboxes m SET state = 'migrated', change_id = nextval('holdd_change_seq'),"
       "    changed_at = now(), changed_by = 'release done on every node'"
-      "  WHERE m.state = 'releasing' AND ($1::text IS NULL OR m.mailbox = $1)"
+      "  WHERE m.state = 'releasing' AND ($1::text[] IS NULL OR m.mailbox = ANY($1::text[]))"
       "    AND NOT EXISTS (SELECT 1 FROM holdd_release_progress p"
       "                    WHERE p.mailbox = m.mailbox AND p.change_id = m.change_id AND p.done_at IS NULL)"
       "  RETURNING m.mailbox)"
       "INSERT INTO holdd_history (mailbox, from_state, to_state, by, node)"
       "  SELECT mailbox, 'releasing', 'migrated', 'release done on every node', $2 FROM fin",
-      {mailbox, node});
+      {mailboxes, node});
 }
 
 MailboxState local_state_for(const std::string& state) {
@@ -353,6 +354,7 @@ net::awaitable<void> ClusterNode::seal(const std::string& mailbox, Release& rele
 
 net::awaitable<void> ClusterNode::finish_releases() {
   const std::string node = options_.node;
+  std::vector<std::string> done_mailboxes, done_changes;
   for (auto& [mailbox, release] : releases_) {
     if (release.done) continue;
     if (!release.sealed_seq) {
@@ -361,24 +363,30 @@ net::awaitable<void> ClusterNode::finish_releases() {
       continue;
     }
     if (!dispatcher_.backlog_done(mailbox)) continue;
-    const std::string m = mailbox;
-    const uint64_t change = release.change_id;
-    const DbWork<bool> mark_done = [m, node, change](PgConnection& db) -> Result<bool> {
-      return in_state_transaction<bool>(db, [&](PgConnection& tx) -> Result<bool> {
-        Status s = tx.exec(
-            "UPDATE holdd_release_progress SET done_at = now() "
-            "WHERE mailbox = $1 AND node = $2 AND change_id = $3 AND done_at IS NULL",
-            {m, node, std::to_string(change)});
-        if (s.is_ok()) s = finalize_releases(tx, m, node);
-        if (!s.is_ok()) return s;
-        return true;
-      });
-    };
-    Result<bool> done = co_await db_.call<bool>(mark_done);
-    if (done) {
-      release.done = true;
-      spdlog::info("cluster: releasing {}: this node's backlog is done", printable(mailbox));
-    }
+    done_mailboxes.push_back(mailbox);
+    done_changes.push_back(std::to_string(release.change_id));
+  }
+  if (done_mailboxes.empty()) co_return;
+  // One transaction (and one NOTIFY) for every backlog done since the last sync:
+  // a batch of 500 releases must not make 500 transactions on every node.
+  const std::string mailboxes = text_array(done_mailboxes), changes = text_array(done_changes);
+  const DbWork<bool> mark_done = [mailboxes, changes, node](PgConnection& db) -> Result<bool> {
+    return in_state_transaction<bool>(db, [&](PgConnection& tx) -> Result<bool> {
+      Status s = tx.exec(
+          "UPDATE holdd_release_progress p SET done_at = now() "
+          "FROM unnest($1::text[], $2::bigint[]) AS x(m, c) "
+          "WHERE p.mailbox = x.m AND p.change_id = x.c AND p.node = $3 AND p.done_at IS NULL",
+          {mailboxes, changes, node});
+      if (s.is_ok()) s = finalize_releases(tx, mailboxes, node);
+      if (!s.is_ok()) return s;
+      return true;
+    });
+  };
+  Result<bool> done = co_await db_.call<bool>(mark_done);
+  if (!done) co_return;  // again at the next sync
+  for (const std::string& m : done_mailboxes) {
+    releases_[m].done = true;
+    spdlog::info("cluster: releasing {}: this node's backlog is done", printable(m));
   }
 }
 

@@ -236,8 +236,9 @@ def test_postgresql_down_intake_and_relaying_go_on_state_changes_refused(cluster
     r = a.ctl("lock", MAILBOX)
     assert r.returncode == 1
     assert "PostgreSQL unreachable" in r.stderr and "refused" in r.stderr, r.stderr
-    status = b.ctl_json("status")
-    assert status["cluster"]["database"] == "unreachable"
+    # mx2 notices on its next look at the connection (a tenth of a second).
+    wait_until(lambda: b.ctl_json("status")["cluster"]["database"] == "unreachable", 15,
+               what="mx2 reports the database unreachable")
 
     cluster.postgres.start_again()
     # Both nodes reconnect (at most a second apart) and state changes work again.
