@@ -100,7 +100,7 @@ struct ClusterNode::Row {
 
 ClusterNode::ClusterNode(net::any_io_executor ex, ClusterOptions options, Spool& spool, Dispatcher& dispatcher)
     : ex_(ex), options_(std::move(options)), spool_(spool), dispatcher_(dispatcher), db_(options_.conninfo, ex),
-      timer_(ex) {}
+      timer_(ex), beat_(ex) {}
 
 ClusterNode::~ClusterNode() { db_.stop(); }
 
@@ -160,6 +160,11 @@ net::awaitable<void> ClusterNode::start(std::chrono::seconds wait) {
                   "spool (a mailbox never seen before is held); catching up when it is back",
                   wait.count(), db_.down_reason());
   }
+  heartbeating_ = true;
+  net::co_spawn(ex_, heartbeat_loop(), [this](std::exception_ptr e) {
+    heartbeating_ = false;
+    if (e) spdlog::critical("cluster: the heartbeat stopped");
+  });
   looping_ = true;
   net::co_spawn(ex_, loop(), [this](std::exception_ptr e) {
     looping_ = false;
@@ -175,8 +180,9 @@ net::awaitable<void> ClusterNode::start(std::chrono::seconds wait) {
 net::awaitable<void> ClusterNode::stop() {
   stopping_ = true;
   wake();
+  beat_.cancel();
   net::steady_timer t(ex_);
-  while (looping_) {
+  while (looping_ || heartbeating_) {
     t.expires_after(std::chrono::milliseconds(10));
     co_await t.async_wait(net::as_tuple(net::use_awaitable));
   }
@@ -201,15 +207,11 @@ net::awaitable<void> ClusterNode::loop() {
   }
 }
 
-net::awaitable<Status> ClusterNode::sync_once() {
-  if (syncing_) {
-    again_ = true;
-    co_return Status::ok();
-  }
-  syncing_ = true;
-  Status result;
-  do {
-    again_ = false;
+// Apart from the sync: applying a lock waits for relays in flight to end (a
+// slow upstream may take minutes), and a node that stops saying it is alive
+// meanwhile would be left out of the next lock's confirmation.
+net::awaitable<void> ClusterNode::heartbeat_loop() {
+  while (!stopping_) {
     uint64_t queued = 0, held = 0;
     for (const auto& [m, totals] : spool_.all_totals()) {
       queued += totals.messages;
@@ -220,16 +222,36 @@ net::awaitable<Status> ClusterNode::sync_once() {
       }
     }
     const std::string node = options_.node, version = options_.version;
+    const uint64_t applied = applied_;
+    const DbWork<bool> heartbeat = [node, version, queued, held, applied](PgConnection& db) -> Result<bool> {
+      Status s = db.exec(
+          "INSERT INTO holdd_nodes (name, version, queued, held, applied_change) VALUES ($1, $2, $3, $4, $5) "
+          "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seen = now(), "
+          "queued = EXCLUDED.queued, held = EXCLUDED.held, "
+          "applied_change = GREATEST(holdd_nodes.applied_change, EXCLUDED.applied_change)",
+          {node, version, std::to_string(queued), std::to_string(held), std::to_string(applied)});
+      if (!s.is_ok()) return s;
+      return true;
+    };
+    (void)co_await db_.call<bool>(heartbeat);
+    beat_.expires_after(kPollInterval);
+    co_await beat_.async_wait(net::as_tuple(net::use_awaitable));
+  }
+}
+
+net::awaitable<Status> ClusterNode::sync_once() {
+  if (syncing_) {
+    again_ = true;
+    co_return Status::ok();
+  }
+  syncing_ = true;
+  Status result;
+  do {
+    again_ = false;
+    const std::string node = options_.node;
     const uint64_t after = applied_;
     // Named locals, not temporaries in the co_await (GCC 12 destroys those twice).
-    const DbWork<std::vector<Row>> heartbeat_and_fetch = [node, version, queued, held, after](PgConnection& db) -> Result<std::vector<Row>> {
-          Status s = db.exec(
-              "INSERT INTO holdd_nodes (name, version, queued, held, applied_change) VALUES ($1, $2, $3, $4, $5) "
-              "ON CONFLICT (name) DO UPDATE SET version = EXCLUDED.version, last_seen = now(), "
-              "queued = EXCLUDED.queued, held = EXCLUDED.held, "
-              "applied_change = GREATEST(holdd_nodes.applied_change, EXCLUDED.applied_change)",
-              {node, version, std::to_string(queued), std::to_string(held), std::to_string(after)});
-          if (!s.is_ok()) return s;
+    const DbWork<std::vector<Row>> fetch_changes = [node, after](PgConnection& db) -> Result<std::vector<Row>> {
           Result<PgRows> r = db.query(
               "SELECT m.mailbox, m.state, m.change_id, m.changed_by, p.sealed_seq, p.done_at IS NOT NULL "
               "FROM holdd_mailboxes m LEFT JOIN holdd_release_progress p "
@@ -252,7 +274,7 @@ net::awaitable<Status> ClusterNode::sync_once() {
           }
           return out;
         };
-    Result<std::vector<Row>> rows = co_await db_.call<std::vector<Row>>(heartbeat_and_fetch);
+    Result<std::vector<Row>> rows = co_await db_.call<std::vector<Row>>(fetch_changes);
     if (!rows) {
       result = rows.status();
       break;

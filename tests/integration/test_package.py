@@ -87,7 +87,7 @@ def test_deb_name_fields_and_dependencies(deb):
     assert fields["Description"].startswith("temporary MX")
     # dpkg-shlibdeps found the shared libraries holdd links.
     depends = fields["Depends"]
-    for lib in ("libc6", "libsystemd0", "liblmdb0", "libssl3"):
+    for lib in ("libc6", "libsystemd0", "liblmdb0", "libssl3", "libpq5"):
         assert re.search(rf"(^|, ){re.escape(lib)}( \(>= [^)]+\))?(,|$)", depends), (lib, depends)
     print(f"{deb.name}: Depends: {depends}")
 

@@ -137,6 +137,7 @@ class ClusterNode {
 
   void wake();
   net::awaitable<void> loop();
+  net::awaitable<void> heartbeat_loop();
   net::awaitable<Status> sync_once();
   net::awaitable<void> apply(const Row& row);
   net::awaitable<void> seal(const std::string& mailbox, Release& release);
@@ -150,9 +151,11 @@ class ClusterNode {
   Spool& spool_;
   Dispatcher& dispatcher_;
   ClusterDatabase db_;
-  net::steady_timer timer_;
+  net::steady_timer timer_;  // the sync loop's
+  net::steady_timer beat_;   // the heartbeat's
   bool stopping_ = false;
   bool looping_ = false;
+  bool heartbeating_ = false;
   bool syncing_ = false;
   bool again_ = false;
   uint64_t applied_ = 0;
