@@ -17,14 +17,16 @@ new sinks, and a PostgreSQL server of the test's own (postgres fixture).
 import json
 import os
 import re
+import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from helpers import Holdd, Sink, send_ok, stays, wait_until
+from helpers import Holdd, Sink, free_port, send_ok, stays, wait_until
 
 MAILBOX = "anna@example.com"
 
@@ -44,6 +46,71 @@ def tags(sink, rcpt=MAILBOX):
             if line == b"":
                 break
     return out
+
+
+class Link:
+    """A TCP relay between one node and PostgreSQL, so that the test can cut that
+    node off (a network partition) while the others keep their connections."""
+
+    def __init__(self, target_port):
+        self.target = target_port
+        self.port = free_port()
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        self.up = True
+        self.pairs = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.pairs.append((client, server))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def pump(src, dst):
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        """Drops every connection and refuses new ones."""
+        self.up = False
+        with self.lock:
+            for pair in self.pairs:
+                for s in pair:
+                    try:
+                        s.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            self.pairs.clear()
+
+    def heal(self):
+        self.up = True
+
+    def close(self):
+        self.cut()
+        self.listener.close()
 
 
 class Cluster:
@@ -304,3 +371,46 @@ def test_check_config_says_whether_postgresql_answers(tmp_path, postgres):
         assert "cluster.node: must be 1 to 63 letters" in bad.stderr, bad.stderr
     finally:
         node.cleanup()
+
+
+def test_a_partition_between_one_node_and_postgresql_is_the_database_down_for_that_node(tmp_path, postgres):
+    link = Link(postgres.port)
+    c = Cluster(tmp_path, postgres, ["mx1", "mx2"])
+    c["mx2"].config["cluster"]["postgresql"] = postgres.conninfo.replace(f"port={postgres.port}",
+                                                                         f"port={link.port}")
+    c["mx2"].write_config()
+    try:
+        c.start()
+        a, b = c["mx1"], c["mx2"]
+        a.ctl_json("lock", "bob@example.com")
+        wait_until(lambda: state_on(b, "bob@example.com") == "held", 2, what="mx2 holds bob")
+
+        link.cut()
+        wait_until(lambda: b.ctl_json("status")["cluster"]["database"] == "unreachable", 15,
+                   what="mx2 cut off")
+        assert a.ctl_json("status")["cluster"]["database"] == "connected"
+        # mx2: state changes refused, mail still flows with the states it knows.
+        r = b.ctl("release", "bob@example.com")
+        assert r.returncode == 1 and "PostgreSQL unreachable" in r.stderr, r.stderr
+        send_ok(b.smtp_port, "s@sender.test", [MAILBOX], message("b-cut", 0))
+        send_ok(b.smtp_port, "s@sender.test", ["bob@example.com"], message("bob-cut", 0))
+        wait_until(lambda: tags(c.sink_old) == ["b-cut-0"], 10, what="anna's mail relayed by mx2")
+        b.wait_queued("bob@example.com", 1)
+        # mx1 goes on; once mx2 has not been seen for 5 s, a lock no longer waits for it.
+        wait_until(lambda: not [n for n in a.ctl_json("node", "list")["nodes"] if n["name"] == "mx2"][0]["alive"],
+                   15, what="mx2 no longer alive for mx1")
+        a.ctl_json("lock", MAILBOX)
+        assert state_on(b) == "old"  # mx2 cannot know yet
+
+        link.heal()
+        # mx2 reconnects and catches up: anna is held there too, bob's release works.
+        wait_until(lambda: state_on(b) == "held", 15, what="mx2 applies the lock made while it was cut off")
+        b.ctl_json("release", "bob@example.com")
+        wait_until(lambda: tags(c.sink_new, "bob@example.com") == ["bob-cut-0"], 15, what="bob's mail released")
+        send_ok(b.smtp_port, "s@sender.test", [MAILBOX], message("b-after", 0))
+        b.wait_queued(MAILBOX, 1)
+        assert tags(c.sink_old) == ["b-cut-0"]
+        c.stop()
+    finally:
+        c.cleanup()
+        link.close()
