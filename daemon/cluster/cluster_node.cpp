@@ -200,7 +200,16 @@ net::awaitable<void> ClusterNode::loop() {
     timer_.expires_after(kPollInterval);
     co_await timer_.async_wait(net::as_tuple(net::use_awaitable));
     if (stopping_) break;
-    Status s = co_await sync_once();
+    // A sync that throws (a bug, a value the database should not hold) is logged
+    // and tried again at the next tick: the node must not stop following.
+    Status s;
+    try {
+      s = co_await sync_once();
+    } catch (const std::exception& error) {
+      syncing_ = false;
+      s = Status::io_error(std::string("sync failed: ") + error.what());
+      spdlog::error("cluster: {}", s.message());
+    }
     if (!s.is_ok() && s.code() != Status::Code::kCancelled) {
       spdlog::debug("cluster: sync: {}", s.message());
     }
