@@ -81,12 +81,6 @@ Status finalize_releases(PgConnection& db, const std::optional<std::string>& mai
       {mailboxes, node});
 }
 
-MailboxState local_state_for(const std::string& state) {
-  if (state == "old") return MailboxState::kOld;
-  if (state == "migrated") return MailboxState::kMigrated;
-  return MailboxState::kHeld;  // held, releasing
-}
-
 }  // namespace
 
 struct ClusterNode::Row {
@@ -294,7 +288,7 @@ net::awaitable<Status> ClusterNode::sync_once() {
     for (const Row& row : *rows) {
       states_[row.mailbox] = row.state;
       unknown_.erase(row.mailbox);
-      const MailboxState local = local_state_for(row.state);
+      const MailboxState local = spool_state(row.state);
       if (row.state == kReleasing) {
         Release& r = releases_[row.mailbox];
         if (r.change_id != row.change_id) r = Release{row.change_id, row.sealed_seq, row.done};

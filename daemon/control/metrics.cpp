@@ -149,9 +149,9 @@ std::string render_metrics(const DaemonSnapshot& s) {
     m.family("holdd_cluster_database_up", "gauge", "1 while this node is connected to PostgreSQL.");
     m.sample("holdd_cluster_database_up", node, s.cluster.connected ? 1 : 0);
     m.family("holdd_cluster_mailboxes", "gauge", "Mailboxes per shared state, as this node last applied them.");
-    const char* states[] = {"old", "held", "releasing", "migrated"};
-    for (size_t i = 0; i < 4; ++i) {
-      m.sample("holdd_cluster_mailboxes", node + ",state=\"" + states[i] + "\"", s.cluster.mailboxes[i]);
+    for (size_t i = 0; i < std::size(cluster::kSharedStates); ++i) {
+      m.sample("holdd_cluster_mailboxes", node + ",state=\"" + std::string(cluster::kSharedStates[i]) + "\"",
+               s.cluster.mailboxes[i]);
     }
     m.family("holdd_cluster_applied_change", "gauge", "The last shared state change this node applied.");
     m.sample("holdd_cluster_applied_change", node, s.cluster.applied_change);

@@ -39,7 +39,7 @@ std::map<std::string, MailboxRecord> known_mailboxes(const DaemonView& view) {
       if (out.count(key) != 0) continue;
       MailboxRecord r;
       r.mailbox = key;
-      r.state = state == "old" ? MailboxState::kOld : state == "migrated" ? MailboxState::kMigrated : MailboxState::kHeld;
+      r.state = cluster::spool_state(state);
       out.emplace(key, std::move(r));
     }
   }
@@ -99,9 +99,11 @@ DaemonSnapshot take_snapshot(const DaemonView& view) {
     s.cluster.applied_change = view.cluster->applied_change();
     s.cluster.seconds_since_sync = view.cluster->seconds_since_sync();
     s.cluster.releasing_here = view.cluster->releasing_here();
-    for (const auto& [key, state] : view.cluster->states()) {
-      const size_t i = state == "old" ? 0 : state == "held" ? 1 : state == "releasing" ? 2 : 3;
-      ++s.cluster.mailboxes[i];
+    // The mailboxes `holdctl list` shows, each in its shared state (the spool's
+    // until the database named it).
+    for (const auto& [key, record] : mailboxes) {
+      const std::string shared = view.cluster->state_of(key);
+      ++s.cluster.mailboxes[cluster::shared_state_index(shared.empty() ? to_string(record.state) : shared)];
     }
   }
 

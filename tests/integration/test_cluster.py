@@ -166,6 +166,11 @@ def state_on(node, mailbox=MAILBOX):
     return node.ctl_json("show", mailbox)["state"]
 
 
+def alive_for(node, name):
+    """Whether `node list` on `node` shows node `name` alive."""
+    return [n for n in node.ctl_json("node", "list")["nodes"] if n["name"] == name][0]["alive"]
+
+
 def test_a_state_changed_on_one_node_is_applied_by_the_other_within_a_second(cluster):
     a, b = cluster["mx1"], cluster["mx2"]
     nodes = a.ctl_json("node", "list")["nodes"]
@@ -260,8 +265,7 @@ def test_kill9_of_a_node_mid_release_keeps_the_mailbox_releasing_until_it_is_bac
 
     # mx2 is gone: the mailbox stays releasing, status names mx2, and the newer
     # message on mx1 waits.
-    wait_until(lambda: not [n for n in a.ctl_json("node", "list")["nodes"] if n["name"] == "mx2"][0]["alive"],
-               15, what="mx2 no longer alive")
+    wait_until(lambda: not alive_for(a, "mx2"), 15, what="mx2 no longer alive")
     assert state_on(a) == "releasing"
     status = a.ctl_json("status")
     assert status["mailboxes"]["releasing"] == 1
@@ -328,8 +332,7 @@ def test_node_forget_ends_a_release_that_waited_for_a_node_that_will_not_come_ba
 
     r = a.ctl("node", "forget", "mx2")
     assert r.returncode == 1 and "seen" in r.stderr, r.stderr  # still counted as alive for a few seconds
-    wait_until(lambda: not [n for n in a.ctl_json("node", "list")["nodes"] if n["name"] == "mx2"][0]["alive"],
-               15, what="mx2 no longer alive")
+    wait_until(lambda: not alive_for(a, "mx2"), 15, what="mx2 no longer alive")
     a.ctl_json("release", MAILBOX)  # returns: mx2 is not alive
     assert state_on(a) == "releasing"
     assert a.ctl_json("show", MAILBOX)["cluster"]["waiting_for"] == ["mx2"]
@@ -397,8 +400,7 @@ def test_a_partition_between_one_node_and_postgresql_is_the_database_down_for_th
         wait_until(lambda: tags(c.sink_old) == ["b-cut-0"], 10, what="anna's mail relayed by mx2")
         b.wait_queued("bob@example.com", 1)
         # mx1 goes on; once mx2 has not been seen for 5 s, a lock no longer waits for it.
-        wait_until(lambda: not [n for n in a.ctl_json("node", "list")["nodes"] if n["name"] == "mx2"][0]["alive"],
-                   15, what="mx2 no longer alive for mx1")
+        wait_until(lambda: not alive_for(a, "mx2"), 15, what="mx2 no longer alive for mx1")
         a.ctl_json("lock", MAILBOX)
         assert state_on(b) == "old"  # mx2 cannot know yet
 

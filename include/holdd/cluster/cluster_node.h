@@ -21,11 +21,13 @@
 // Runs on the io_context's thread, except ClusterDatabase's own thread.
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -43,6 +45,22 @@ namespace holdd::cluster {
 
 // The states in the database: the three of a single node, and `releasing`.
 inline constexpr std::string_view kReleasing = "releasing";
+inline constexpr std::string_view kSharedStates[] = {"old", "held", "releasing", "migrated"};
+
+// Where `state` is in kSharedStates (an unknown name counts as held).
+constexpr size_t shared_state_index(std::string_view state) {
+  for (size_t i = 0; i < std::size(kSharedStates); ++i) {
+    if (kSharedStates[i] == state) return i;
+  }
+  return 1;
+}
+// The spool state that carries a shared one: `releasing` is held in the spool
+// (the dispatcher's release barrier lets the backlog through).
+constexpr MailboxState spool_state(std::string_view state) {
+  if (state == "old") return MailboxState::kOld;
+  if (state == "migrated") return MailboxState::kMigrated;
+  return MailboxState::kHeld;
+}
 
 struct ClusterOptions {
   std::string conninfo;

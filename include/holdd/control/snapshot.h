@@ -53,7 +53,7 @@ struct DaemonSnapshot {
     uint64_t applied_change = 0;
     double seconds_since_sync = -1;  // -1: never synced
     uint64_t releasing_here = 0;     // releases whose backlog this node still replays
-    std::array<uint64_t, 4> mailboxes{};  // old, held, releasing, migrated
+    std::array<uint64_t, 4> mailboxes{};  // per cluster::kSharedStates, as `holdctl list` shows them
   } cluster;
 
   uint64_t mailboxes_in(MailboxState s) const { return mailboxes[static_cast<size_t>(s)]; }
